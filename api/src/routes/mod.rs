@@ -1,0 +1,36 @@
+//! The HTTP routes, one module per endpoint.
+
+mod health;
+mod jobs;
+mod plugins;
+mod recent;
+mod submit;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::AppState;
+
+/// Largest request body accepted; a job request is a few hundred bytes.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/submit", post(submit::submit))
+        .route("/recent", get(recent::recent))
+        .route("/jobs/{id}", get(jobs::job))
+        .route("/plugins", get(plugins::plugins))
+        .route("/health", get(health::health))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(30),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,155 @@
+//! Jobs: the message on the queue and the record the API returns.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The message the API produces to the jobs topic, keyed by the job id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobMessage {
+    pub job_id: Uuid,
+    /// Object key in the input bucket.
+    pub image_key: String,
+    /// Plugin the client chose; `None` means the worker's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    pub submitted_at: DateTime<Utc>,
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Accepted by the API and on the queue.
+    Queued,
+    /// A worker has started it.
+    Processing,
+    /// The overlay is stored and the detections are recorded.
+    Done,
+    /// It cannot succeed; `error` says why.
+    Failed,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Processing => "processing",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "queued" => Some(Self::Queued),
+            "processing" => Some(Self::Processing),
+            "done" => Some(Self::Done),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// An axis-aligned rectangle in image pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Region {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// One object a plugin found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    pub label: String,
+    /// Confidence in 0..=1.
+    pub score: f32,
+    #[serde(rename = "box")]
+    pub region: Region,
+}
+
+/// The plugin a job asked for and the one that processed it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PluginUse {
+    pub requested: Option<String>,
+    pub name: Option<String>,
+    pub version: Option<String>,
+    /// SHA-256 of the component file, hex.
+    pub sha256: Option<String>,
+}
+
+/// Milliseconds a worker spent in each stage of a job.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageTimings {
+    pub fetch: f64,
+    pub decode: f64,
+    pub detect: f64,
+    pub draw: f64,
+    pub encode: f64,
+    pub store: f64,
+    pub record: f64,
+}
+
+/// A job as `GET /jobs/{id}` and `GET /recent` return it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    pub job_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub image_key: String,
+    pub status: JobStatus,
+    pub overlay_key: Option<String>,
+    /// The highest-scoring detection's box, or `None` when there is none.
+    #[serde(rename = "box")]
+    pub top_box: Option<Region>,
+    pub detections: Vec<Detection>,
+    pub plugin: PluginUse,
+    pub error: Option<String>,
+    /// How many times a worker has started this job.
+    pub attempts: i32,
+    pub timings_ms: Option<StageTimings>,
+}
+
+/// The output key of a job's overlay: one object per job, so that the same image submitted twice
+/// never overwrites an earlier overlay.
+pub fn overlay_key(job_id: Uuid) -> String {
+    format!("overlays/{job_id}.png")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_round_trips_through_json() {
+        let message = JobMessage {
+            job_id: Uuid::now_v7(),
+            image_key: "leg.dcm".into(),
+            plugin: Some("anatomy".into()),
+            submitted_at: Utc::now(),
+        };
+        let json = serde_json::to_string(&message).unwrap();
+        assert_eq!(serde_json::from_str::<JobMessage>(&json).unwrap(), message);
+    }
+
+    #[test]
+    fn message_without_plugin_parses() {
+        let json = r#"{"job_id":"0190a0a0-0000-7000-8000-000000000000","image_key":"a.png","submitted_at":"2026-01-01T00:00:00Z"}"#;
+        let message: JobMessage = serde_json::from_str(json).unwrap();
+        assert_eq!(message.plugin, None);
+    }
+
+    #[test]
+    fn status_text_round_trips() {
+        for status in [
+            JobStatus::Queued,
+            JobStatus::Processing,
+            JobStatus::Done,
+            JobStatus::Failed,
+        ] {
+            assert_eq!(JobStatus::parse(status.as_str()), Some(status));
+        }
+    }
+}

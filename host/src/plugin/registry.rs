@@ -1,0 +1,278 @@
+//! The loaded plugins by name, swapped atomically.
+//!
+//! A job takes an `Arc` of the plugin it runs, so a swap or an unload never disturbs a job in
+//! progress: the old version lives until its last job ends, and new jobs get the new one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use super::runtime::{Compiled, Limits, PluginRuntime};
+use super::selftest;
+
+/// A plugin that passed its checks and serves jobs.
+pub struct LoadedPlugin {
+    pub name: String,
+    pub version: String,
+    pub detects: Vec<String>,
+    pub description: String,
+    /// SHA-256 of the component file, hex.
+    pub sha256: String,
+    pub path: PathBuf,
+    pub loaded_at: DateTime<Utc>,
+    pub compiled: Compiled,
+}
+
+/// Why a file was not loaded. The previous version, if any, keeps serving.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("failed to read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} was rejected: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error("{path} failed its self-test: {reason}")]
+    SelfTest { path: PathBuf, reason: String },
+}
+
+/// What `load_file` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+    /// The version it replaced, if any.
+    pub replaced: Option<String>,
+    /// Milliseconds from reading the file to serving it.
+    pub millis: f64,
+}
+
+/// A job named a plugin that is not loaded here.
+#[derive(Debug, thiserror::Error)]
+#[error("no plugin named {requested:?} is loaded on this worker; loaded: {loaded}")]
+pub struct UnknownPlugin {
+    pub requested: String,
+    pub loaded: String,
+}
+
+pub struct Registry {
+    runtime: Arc<PluginRuntime>,
+    limits: Limits,
+    default_name: String,
+    plugins: ArcSwap<BTreeMap<String, Arc<LoadedPlugin>>>,
+    /// Which plugin each file provides, so a removed or renamed file unloads the right one.
+    files: Mutex<HashMap<PathBuf, String>>,
+    generation: watch::Sender<u64>,
+}
+
+impl Registry {
+    pub fn new(runtime: Arc<PluginRuntime>, limits: Limits, default_name: String) -> Self {
+        Self {
+            runtime,
+            limits,
+            default_name,
+            plugins: ArcSwap::from_pointee(BTreeMap::new()),
+            files: Mutex::new(HashMap::new()),
+            generation: watch::channel(0).0,
+        }
+    }
+
+    pub fn runtime(&self) -> &Arc<PluginRuntime> {
+        &self.runtime
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn default_name(&self) -> &str {
+        &self.default_name
+    }
+
+    /// The plugins loaded now.
+    pub fn snapshot(&self) -> Arc<BTreeMap<String, Arc<LoadedPlugin>>> {
+        self.plugins.load_full()
+    }
+
+    /// Notifies on every load or unload.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    /// The plugin a job runs: the one it names, or the default.
+    pub fn resolve(&self, requested: Option<&str>) -> Result<Arc<LoadedPlugin>, UnknownPlugin> {
+        let name = requested.unwrap_or(&self.default_name);
+        let plugins = self.plugins.load();
+        plugins.get(name).cloned().ok_or_else(|| UnknownPlugin {
+            requested: name.to_owned(),
+            loaded: describe_names(&plugins),
+        })
+    }
+
+    /// Loads every `.wasm` file in `dir`; returns each file's result.
+    pub fn load_dir(
+        &self,
+        dir: &Path,
+    ) -> std::io::Result<Vec<(PathBuf, Result<Loaded, LoadError>)>> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| is_plugin_file(path))
+            .collect();
+        paths.sort();
+        Ok(paths
+            .into_iter()
+            .map(|path| {
+                let result = self.load_file(&path);
+                (path, result)
+            })
+            .collect())
+    }
+
+    /// Compiles, checks and swaps in the component at `path`.
+    pub fn load_file(&self, path: &Path) -> Result<Loaded, LoadError> {
+        let started = Instant::now();
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let invalid = |reason: String| LoadError::Invalid {
+            path: path.to_owned(),
+            reason,
+        };
+
+        let compiled = self.runtime.compile(&bytes).map_err(invalid)?;
+        let info = self
+            .runtime
+            .metadata(&compiled, &self.limits)
+            .map_err(|e| invalid(format!("metadata() failed: {e}")))?;
+        check_name(&info.name).map_err(invalid)?;
+        selftest::run(&self.runtime, &compiled, &self.limits).map_err(|e| LoadError::SelfTest {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+
+        let plugin = Arc::new(LoadedPlugin {
+            name: info.name.clone(),
+            version: info.version.clone(),
+            detects: info.detects,
+            description: info.description,
+            sha256: sha256.clone(),
+            path: path.to_owned(),
+            loaded_at: Utc::now(),
+            compiled,
+        });
+        let replaced = self.install(path, plugin);
+        Ok(Loaded {
+            name: info.name,
+            version: info.version,
+            sha256,
+            replaced,
+            millis: started.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+
+    /// Unloads the plugin that `path` provided; returns its name. Running jobs keep their copy.
+    pub fn unload_file(&self, path: &Path) -> Option<String> {
+        let mut files = self.files.lock().expect("registry lock is never poisoned");
+        let name = files.remove(path)?;
+        let still_provided = files.values().any(|n| *n == name);
+        if !still_provided {
+            self.plugins.rcu(|current| {
+                let mut next = BTreeMap::clone(current);
+                next.remove(&name);
+                next
+            });
+            self.generation.send_modify(|g| *g += 1);
+        }
+        Some(name)
+    }
+
+    fn install(&self, path: &Path, plugin: Arc<LoadedPlugin>) -> Option<String> {
+        let mut files = self.files.lock().expect("registry lock is never poisoned");
+        let name = plugin.name.clone();
+        // A file that now provides another name no longer provides its old one.
+        let old_name = files.insert(path.to_owned(), name.clone());
+        let mut replaced = None;
+        self.plugins.rcu(|current| {
+            let mut next = BTreeMap::clone(current);
+            replaced = next
+                .insert(name.clone(), plugin.clone())
+                .map(|p| p.version.clone());
+            if let Some(old) = &old_name
+                && *old != name
+                && !files.values().any(|n| n == old)
+            {
+                next.remove(old);
+            }
+            next
+        });
+        self.generation.send_modify(|g| *g += 1);
+        replaced
+    }
+}
+
+/// Whether the watcher and `load_dir` consider `path` a plugin: a visible `*.wasm` file.
+pub fn is_plugin_file(path: &Path) -> bool {
+    let visible = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| !n.starts_with('.'));
+    visible && path.extension().is_some_and(|ext| ext == "wasm")
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "plugin name {name:?} is invalid: use 1 to 64 lowercase letters, digits and '-'"
+        ))
+    }
+}
+
+fn describe_names(plugins: &BTreeMap<String, Arc<LoadedPlugin>>) -> String {
+    if plugins.is_empty() {
+        return "none".to_owned();
+    }
+    plugins
+        .values()
+        .map(|p| format!("{}@{}", p.name, p.version))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_files_are_visible_wasm_files() {
+        assert!(is_plugin_file(Path::new("/p/foreign-object.wasm")));
+        assert!(!is_plugin_file(Path::new("/p/.foreign-object.wasm")));
+        assert!(!is_plugin_file(Path::new("/p/foreign-object.wasm.part")));
+        assert!(!is_plugin_file(Path::new("/p/notes.txt")));
+    }
+
+    #[test]
+    fn names_are_lowercase_words() {
+        assert!(check_name("foreign-object").is_ok());
+        assert!(check_name("v2-detector").is_ok());
+        assert!(check_name("").is_err());
+        assert!(check_name("Foreign").is_err());
+        assert!(check_name("a b").is_err());
+    }
+}

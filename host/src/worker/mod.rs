@@ -1,0 +1,344 @@
+//! The worker: consumes jobs, runs them and commits their offsets once they are recorded.
+//!
+//! - [`job`]: the stages of one job and how its errors are sorted.
+//! - [`offsets`]: which offset may be committed while jobs finish out of order.
+//! - [`presence`]: tells PostgreSQL which plugins this worker has loaded.
+//!
+//! Delivery is at least once: an offset is committed only after the job's row is final, so a
+//! crash at any point makes the job run again, and every write is keyed by the job id so the
+//! rerun leaves one row.
+
+pub mod job;
+pub mod offsets;
+pub mod presence;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rfo_common::job::JobMessage;
+use tokio::sync::Semaphore;
+
+use crate::config::WorkerConfig;
+use crate::imaging::DecodeLimits;
+use crate::plugin::{PluginRuntime, Registry};
+use job::{JobContext, Outcome};
+use offsets::OffsetTracker;
+
+/// Longest wait between retries of a job whose dependency is down.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// Consumer callbacks: log rebalances and forget revoked partitions' offsets.
+struct WorkerContext {
+    tracker: Arc<Mutex<OffsetTracker>>,
+}
+
+impl ClientContext for WorkerContext {}
+
+impl ConsumerContext for WorkerContext {
+    fn pre_rebalance(
+        &self,
+        _consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            let mut tracker = self
+                .tracker
+                .lock()
+                .expect("offset tracker lock is never poisoned");
+            for element in partitions.elements() {
+                tracker.revoke(element.topic(), element.partition());
+            }
+            tracing::info!(partitions = partitions.count(), "partitions revoked");
+        }
+    }
+
+    fn post_rebalance(
+        &self,
+        _consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                let list: Vec<String> = partitions
+                    .elements()
+                    .iter()
+                    .map(|e| format!("{}[{}]", e.topic(), e.partition()))
+                    .collect();
+                tracing::info!(partitions = %list.join(","), "partitions assigned");
+            }
+            Rebalance::Error(error) => tracing::error!(%error, "consumer group rebalance failed"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+}
+
+type JobConsumer = StreamConsumer<WorkerContext>;
+
+/// Loads plugins, joins the consumer group and processes jobs until `shutdown` completes, then
+/// lets jobs in flight finish (up to the grace period) and leaves the group.
+pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let pool = config.db.pool();
+    rfo_common::db::migrate(&pool)
+        .await
+        .context("failed to prepare the database; check DB_HOST, DB_PORT, DB_USER and DB_PASS")?;
+
+    let registry = Arc::new(Registry::new(
+        Arc::new(PluginRuntime::new()?),
+        config.limits,
+        config.default_plugin.clone(),
+    ));
+    load_plugins(&registry, &config).await?;
+    let _watch =
+        crate::plugin::watch::spawn(registry.clone(), &config.plugin_dir).with_context(|| {
+            format!(
+                "failed to watch plugin folder {}",
+                config.plugin_dir.display()
+            )
+        })?;
+    let presence = presence::spawn(pool.clone(), registry.clone(), &config);
+
+    let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
+    let consumer: Arc<JobConsumer> = Arc::new(
+        config
+            .kafka
+            .consumer_config(config.max_poll_interval_ms)
+            .create_with_context(WorkerContext {
+                tracker: tracker.clone(),
+            })
+            .context("failed to create the Kafka consumer; check KAFKA_BOOTSTRAP")?,
+    );
+    consumer
+        .subscribe(&[&config.kafka.topic])
+        .with_context(|| format!("failed to subscribe to {}", config.kafka.topic))?;
+
+    let ctx = Arc::new(JobContext {
+        pool: pool.clone(),
+        s3: config.s3.client().await,
+        input_bucket: config.s3.input_bucket.clone(),
+        output_bucket: config.s3.output_bucket.clone(),
+        registry: registry.clone(),
+        worker_id: config.worker_id.clone(),
+        decode_limits: DecodeLimits {
+            max_pixels: config.max_pixels,
+        },
+        max_image_bytes: config.max_image_bytes,
+        fault: config.fault,
+    });
+    tracing::info!(
+        worker_id = %config.worker_id,
+        topic = %config.kafka.topic,
+        group = %config.kafka.group,
+        concurrency = config.concurrency,
+        plugin_dir = %config.plugin_dir.display(),
+        "worker started"
+    );
+
+    let slots = Arc::new(Semaphore::new(config.concurrency));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    consume(&consumer, &ctx, &tracker, &slots, stop_rx.clone(), shutdown).await;
+
+    let _ = stop_tx.send(true);
+    drain(&slots, config.concurrency, config.shutdown_grace_secs).await;
+    presence.stop(&config.worker_id).await;
+    consumer.unsubscribe();
+    tracing::info!(worker_id = %config.worker_id, "worker stopped");
+    Ok(())
+}
+
+async fn load_plugins(registry: &Registry, config: &WorkerConfig) -> anyhow::Result<()> {
+    let dir = config.plugin_dir.clone();
+    std::fs::create_dir_all(&dir).with_context(|| {
+        format!(
+            "failed to create plugin folder {} (RFO_PLUGIN_DIR)",
+            dir.display()
+        )
+    })?;
+    let results = tokio::task::block_in_place(|| registry.load_dir(&dir))
+        .with_context(|| format!("failed to list plugin folder {}", dir.display()))?;
+    for (path, result) in results {
+        match result {
+            Ok(loaded) => tracing::info!(plugin = %loaded.name, version = %loaded.version,
+                sha256 = %loaded.sha256, file = %path.display(), "plugin loaded"),
+            Err(error) => tracing::warn!(%error, "plugin rejected"),
+        }
+    }
+    if registry.resolve(None).is_err() {
+        tracing::warn!(default = %config.default_plugin, dir = %dir.display(),
+            "the default plugin is not loaded; jobs that name no plugin will fail until it is");
+    }
+    Ok(())
+}
+
+async fn consume(
+    consumer: &Arc<JobConsumer>,
+    ctx: &Arc<JobContext>,
+    tracker: &Arc<Mutex<OffsetTracker>>,
+    slots: &Arc<Semaphore>,
+    stop: tokio::sync::watch::Receiver<bool>,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the job semaphore is never closed"),
+            () = &mut shutdown => return,
+        };
+        let message = tokio::select! {
+            message = consumer.recv() => message,
+            () = &mut shutdown => return,
+        };
+        let message = match message {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::error!(%error, "failed to receive from Kafka; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+
+        let topic = message.topic().to_owned();
+        let partition = message.partition();
+        let offset = message.offset();
+        let payload = message.payload().map(<[u8]>::to_vec);
+        tracker
+            .lock()
+            .expect("offset tracker lock is never poisoned")
+            .start(&topic, partition, offset);
+
+        let consumer = consumer.clone();
+        let ctx = ctx.clone();
+        let tracker = tracker.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let finished = handle(&ctx, payload.as_deref(), partition, offset, stop).await;
+            if finished {
+                commit(&consumer, &tracker, &topic, partition, offset);
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// Runs one delivered message to a final state. Returns false if the worker is stopping while
+/// the job's dependencies are down, so the offset stays uncommitted and the job is redelivered.
+async fn handle(
+    ctx: &JobContext,
+    payload: Option<&[u8]>,
+    partition: i32,
+    offset: i64,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> bool {
+    let message: JobMessage = match payload.map(serde_json::from_slice) {
+        Some(Ok(message)) => message,
+        Some(Err(error)) => {
+            // TODO: produce unreadable messages to a dead-letter topic instead of skipping them.
+            tracing::error!(partition, offset, %error, "skipping a message that is not a job");
+            return true;
+        }
+        None => {
+            tracing::error!(partition, offset, "skipping a message without a payload");
+            return true;
+        }
+    };
+
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match job::run(ctx, &message).await {
+            Ok(outcome) => {
+                log_outcome(&message, &outcome);
+                return true;
+            }
+            Err(error) => {
+                tracing::warn!(job_id = %message.job_id, %error, retry_in_ms = delay.as_millis() as u64,
+                    "job hit an unavailable dependency; retrying");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            _ = stop.wait_for(|stopping| *stopping) => {
+                tracing::warn!(job_id = %message.job_id, "worker stopping; the job will be redelivered");
+                return false;
+            }
+        }
+        delay = (delay * 2).min(MAX_RETRY_DELAY);
+    }
+}
+
+fn log_outcome(message: &JobMessage, outcome: &Outcome) {
+    match outcome {
+        Outcome::Done {
+            plugin,
+            version,
+            detections,
+            timings,
+        } => tracing::info!(
+            job_id = %message.job_id,
+            image_key = %message.image_key,
+            plugin = %plugin,
+            version = %version,
+            detections,
+            fetch_ms = format!("{:.1}", timings.fetch),
+            decode_ms = format!("{:.1}", timings.decode),
+            detect_ms = format!("{:.1}", timings.detect),
+            draw_ms = format!("{:.1}", timings.draw),
+            encode_ms = format!("{:.1}", timings.encode),
+            store_ms = format!("{:.1}", timings.store),
+            record_ms = format!("{:.1}", timings.record),
+            "job done"
+        ),
+        Outcome::Failed { reason } => tracing::warn!(
+            job_id = %message.job_id,
+            image_key = %message.image_key,
+            reason = %reason,
+            "job failed"
+        ),
+        Outcome::AlreadyFinished => tracing::info!(
+            job_id = %message.job_id,
+            "job already finished by an earlier delivery; committing its offset"
+        ),
+    }
+}
+
+fn commit(
+    consumer: &JobConsumer,
+    tracker: &Mutex<OffsetTracker>,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) {
+    let position = tracker
+        .lock()
+        .expect("offset tracker lock is never poisoned")
+        .finish(topic, partition, offset);
+    let Some(position) = position else {
+        return;
+    };
+    let mut list = TopicPartitionList::new();
+    if let Err(error) = list.add_partition_offset(topic, partition, Offset::Offset(position)) {
+        tracing::error!(%error, partition, position, "failed to build the offset commit");
+        return;
+    }
+    if let Err(error) = consumer.commit(&list, CommitMode::Async) {
+        tracing::warn!(%error, partition, position, "failed to commit offset; the jobs before it may be redelivered");
+    }
+}
+
+/// Waits until every job slot is free again, or the grace period ends.
+async fn drain(slots: &Semaphore, concurrency: usize, grace_secs: u64) {
+    let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
+    let busy = concurrency - slots.available_permits();
+    if busy > 0 {
+        tracing::info!(jobs = busy, grace_secs, "waiting for jobs in flight");
+    }
+    match tokio::time::timeout(Duration::from_secs(grace_secs), slots.acquire_many(all)).await {
+        Ok(_) => {}
+        Err(_) => tracing::warn!(
+            grace_secs,
+            "jobs still running after the grace period; they will be redelivered"
+        ),
+    }
+}

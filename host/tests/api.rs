@@ -1,0 +1,162 @@
+//! The HTTP API against the local servers: validation, `/recent`, `/health`, `/jobs/{id}`.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use rfo_common::job::JobView;
+use support::{Stack, proxy::Proxy};
+use uuid::Uuid;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn submit_rejects_invalid_requests() {
+    let stack = Stack::start("bad-requests").await;
+    let cases = [
+        ("{not json", "not valid JSON"),
+        ("{}", "image_key is missing"),
+        (r#"{"image_key": ""}"#, "image_key is empty"),
+        (r#"{"image_key": 42}"#, "must be a string"),
+    ];
+    for (body, expected) in cases {
+        let (status, answer) = stack.submit_raw(body).await;
+        assert_eq!(status, 400, "body {body:?} answered {status}: {answer}");
+        let message = answer["error"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(expected),
+            "body {body:?}: {message:?} lacks {expected:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn submit_answers_original_fields_and_queues_row() {
+    let stack = Stack::start("submit-fields").await;
+    let (status, answer) = stack.submit_raw(r#"{"image_key": "a.png"}"#).await;
+
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["queued"], true);
+    assert_eq!(answer["topic"], stack.env["KAFKA_TOPIC"].as_str());
+    assert_eq!(answer["image_key"], "a.png");
+    let job_id: Uuid = answer["job_id"].as_str().unwrap().parse().unwrap();
+    let job = stack.job(job_id).await;
+    assert_eq!(job.status, rfo_common::job::JobStatus::Queued);
+    assert_eq!(job.image_key, "a.png");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_job_id_answers_404_and_bad_id_400() {
+    let stack = Stack::start("job-lookup").await;
+    let (status, _) = stack.get_json(&format!("/jobs/{}", Uuid::now_v7())).await;
+    assert_eq!(status, 404);
+    let (status, body) = stack.get_json("/jobs/not-a-uuid").await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("not a job id"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn submit_naming_unknown_plugin_lists_available() {
+    let stack = Stack::start("unknown-plugin").await;
+    let (status, answer) = stack
+        .submit_raw(r#"{"image_key": "a.png", "plugin": "x-ray-vision"}"#)
+        .await;
+    assert_eq!(status, 400);
+    let message = answer["error"].as_str().unwrap();
+    assert!(
+        message.contains("x-ray-vision") && message.contains("available plugins"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recent_is_newest_first_and_clamped() {
+    let stack = Stack::start("recent").await;
+    let pool = stack.pool();
+    let start = Utc::now() - TimeDelta::hours(1);
+    let mut ids = Vec::new();
+    for i in 0..105 {
+        let id = Uuid::now_v7();
+        let created = start + TimeDelta::seconds(i);
+        rfo_common::db::jobs::insert_queued(&pool, id, &format!("img-{i}.png"), None, created)
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+
+    let recent = |query: &'static str| {
+        let stack = &stack;
+        async move {
+            let (status, body) = stack.get_json(&format!("/recent{query}")).await;
+            assert_eq!(status, 200, "{query}: {body}");
+            serde_json::from_value::<Vec<JobView>>(body).unwrap()
+        }
+    };
+
+    let default = recent("").await;
+    assert_eq!(default.len(), 10);
+    assert_eq!(default[0].job_id, ids[104]);
+    assert!(
+        default
+            .windows(2)
+            .all(|w| w[0].created_at >= w[1].created_at)
+    );
+
+    assert_eq!(recent("?n=3").await.len(), 3);
+    assert_eq!(recent("?n=0").await.len(), 1);
+    assert_eq!(recent("?n=-7").await.len(), 1);
+    let clamped = recent("?n=1000").await;
+    assert_eq!(clamped.len(), 100);
+    assert_eq!(clamped[99].job_id, ids[5]);
+
+    let (status, body) = stack.get_json("/recent?n=lots").await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_names_postgresql_when_it_is_down() {
+    let stack = Stack::start("health").await;
+    let (status, body) = stack.get_json("/health").await;
+    assert_eq!(status, 200, "{body}");
+
+    // A second API whose PostgreSQL connection goes through a forwarder the test can cut.
+    let db: SocketAddr = format!("{}:{}", stack.env["DB_HOST"], stack.env["DB_PORT"])
+        .parse()
+        .unwrap();
+    let proxy = Proxy::start(db).await;
+    let mut env = stack.env.clone();
+    env.insert("DB_PORT", proxy.port.to_string());
+    let (url, task) = support::start_api(&env).await;
+    let health = || async {
+        let response = stack
+            .http
+            .get(format!("{url}/health"))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<serde_json::Value>().await.unwrap())
+    };
+    assert_eq!(health().await.0, 200);
+
+    proxy.cut();
+    let (status, body) = health().await;
+    assert_eq!(status, 503, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("PostgreSQL"), "{error}");
+    assert!(!error.contains("Kafka"), "{error}");
+    assert_eq!(body["dependencies"]["postgresql"]["ok"], false);
+    assert_eq!(body["dependencies"]["kafka"]["ok"], true);
+
+    // Submissions fail cleanly while the database is down.
+    let response = stack
+        .http
+        .post(format!("{url}/submit"))
+        .body(r#"{"image_key": "a.png"}"#)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    task.abort();
+}

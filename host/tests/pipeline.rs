@@ -1,0 +1,194 @@
+//! The whole pipeline against the local servers: API in-process, worker as a child process.
+
+mod support;
+
+use std::time::Duration;
+
+use rfo_common::job::JobStatus;
+use rfo_host::imaging::{self, DecodeLimits, OverlayBox};
+use support::Stack;
+
+const JOB_TIMEOUT: Duration = Duration::from_secs(90);
+const LEG: &str = "leg-ap-cr-lead-marker-j2k-lossless.dcm";
+
+async fn stack_with_worker(name: &str, worker_env: &[(&str, &str)]) -> Stack {
+    let mut stack = Stack::start(name).await;
+    stack.install_plugin("foreign-object");
+    stack.install_plugin("anatomy");
+    stack.start_worker(worker_env);
+    stack
+        .wait_plugin("foreign-object", Duration::from_secs(60))
+        .await;
+    stack
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn submitted_radiograph_becomes_done_row_with_overlay() {
+    let stack = stack_with_worker("done-row", &[]).await;
+    stack.upload_example(LEG).await;
+
+    let job_id = stack.submit(LEG, None).await;
+    let job = stack.wait_finished(job_id, JOB_TIMEOUT).await;
+
+    assert_eq!(job.status, JobStatus::Done, "job failed: {:?}", job.error);
+    assert_eq!(job.plugin.name.as_deref(), Some("foreign-object"));
+    assert_eq!(job.plugin.sha256.as_ref().map(String::len), Some(64));
+    assert!(job.attempts >= 1);
+    let metal: Vec<_> = job
+        .detections
+        .iter()
+        .filter(|d| d.label == "metal")
+        .collect();
+    assert!(
+        !metal.is_empty(),
+        "no metal found on the leg: {:?}",
+        job.detections
+    );
+    assert!(job.top_box.is_some());
+    let timings = job.timings_ms.expect("a done job has stage timings");
+    assert!(timings.detect > 0.0);
+
+    let overlay_key = job.overlay_key.expect("a done job has an overlay key");
+    let png = stack.download_output(&overlay_key).await;
+    let overlay = image::load_from_memory(&png).unwrap().to_rgb8();
+    let source = std::fs::read(support::example(LEG)).unwrap();
+    let radiograph = imaging::decode(&source, &DecodeLimits::default()).unwrap();
+    assert_eq!(
+        (overlay.width(), overlay.height()),
+        (radiograph.width, radiograph.height)
+    );
+
+    // The top-left corner of every box is drawn in that box's colour.
+    let boxes: Vec<OverlayBox<'_>> = job
+        .detections
+        .iter()
+        .map(|d| OverlayBox {
+            x: d.region.x,
+            y: d.region.y,
+            width: d.region.width,
+            height: d.region.height,
+            label: &d.label,
+            score: d.score,
+        })
+        .collect();
+    let colors = imaging::box_colors(&boxes);
+    for (b, color) in boxes.iter().zip(colors) {
+        let pixel = overlay.get_pixel(b.x, b.y + b.height - 1).0;
+        assert_eq!(
+            pixel, color,
+            "box {b:?} is not drawn at its bottom-left corner"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chosen_plugin_changes_the_result() {
+    let stack = stack_with_worker("choice", &[]).await;
+    stack.wait_plugin("anatomy", Duration::from_secs(30)).await;
+    stack.upload_example("chest-pa-nih-1.png").await;
+
+    let anatomy = stack.submit("chest-pa-nih-1.png", Some("anatomy")).await;
+    let job = stack.wait_finished(anatomy, JOB_TIMEOUT).await;
+
+    assert_eq!(job.status, JobStatus::Done, "job failed: {:?}", job.error);
+    assert_eq!(job.plugin.name.as_deref(), Some("anatomy"));
+    assert_eq!(job.plugin.requested.as_deref(), Some("anatomy"));
+    assert!(
+        job.detections.iter().all(|d| d.label == "anatomy"),
+        "{:?}",
+        job.detections
+    );
+    assert!(!job.detections.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_object_fails_job_and_worker_carries_on() {
+    let stack = stack_with_worker("missing-key", &[]).await;
+    stack.upload_example("chest-pa-nih-2.png").await;
+
+    let missing = stack.submit("no-such-image.png", None).await;
+    let good = stack.submit("chest-pa-nih-2.png", None).await;
+    let missing_job = stack.wait_finished(missing, JOB_TIMEOUT).await;
+    let good_job = stack.wait_finished(good, JOB_TIMEOUT).await;
+
+    assert_eq!(missing_job.status, JobStatus::Failed);
+    let reason = missing_job.error.unwrap_or_default();
+    assert!(
+        reason.contains("no-such-image.png") && reason.contains("not found"),
+        "{reason}"
+    );
+    assert_eq!(good_job.status, JobStatus::Done, "{:?}", good_job.error);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn corrupt_image_fails_with_decode_reason() {
+    let stack = stack_with_worker("corrupt", &[]).await;
+    stack
+        .upload("broken.png", b"\x89PNG\r\n\x1a\nthis is not a png".to_vec())
+        .await;
+
+    let job_id = stack.submit("broken.png", None).await;
+    let job = stack.wait_finished(job_id, JOB_TIMEOUT).await;
+
+    assert_eq!(job.status, JobStatus::Failed);
+    assert!(
+        job.error
+            .unwrap_or_default()
+            .contains("failed to decode broken.png")
+    );
+}
+
+/// A worker that dies after a crash point, then a fresh worker: one row, done, run twice.
+async fn crash_and_restart(name: &str, fault: &str) {
+    let mut stack = Stack::start(name).await;
+    stack.install_plugin("foreign-object");
+    let crashing = stack.start_worker(&[("RFO_FAULT", fault)]);
+    stack
+        .wait_plugin("foreign-object", Duration::from_secs(60))
+        .await;
+    stack.upload_example("chest-pa-nih-1.png").await;
+
+    let job_id = stack.submit("chest-pa-nih-1.png", None).await;
+    assert!(
+        stack.wait_worker_exit(crashing, Duration::from_secs(90)),
+        "worker with RFO_FAULT={fault} did not abort"
+    );
+    stack.start_worker(&[]);
+    let job = stack.wait_finished(job_id, JOB_TIMEOUT).await;
+
+    assert_eq!(job.status, JobStatus::Done, "{:?}", job.error);
+    assert_eq!(
+        job.attempts,
+        if fault == "abort-after-record" { 1 } else { 2 }
+    );
+    let pool = stack.pool();
+    let client = pool.get().await.unwrap();
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM jobs WHERE job_id = $1", &[&job_id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+    let detections: i64 = client
+        .query_one(
+            "SELECT count(*) FROM detections WHERE job_id = $1",
+            &[&job_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(detections as usize, job.detections.len());
+    stack
+        .download_output(job.overlay_key.as_deref().unwrap())
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_after_detect_leaves_one_row() {
+    crash_and_restart("crash-detect", "abort-after-detect").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_after_record_leaves_one_row() {
+    crash_and_restart("crash-record", "abort-after-record").await;
+}
