@@ -6,8 +6,11 @@
 #   scripts/demo.sh --keep-running   leave the stack, rfo-api and the worker running afterwards
 #   scripts/demo.sh --plugin NAME    request plugin NAME for every image
 #
-# Overlays are written to $RFO_STATE_DIR/overlays; logs to $RFO_STATE_DIR/logs.
+# Overlays are written to $RFO_STATE_DIR/overlays and logs to $RFO_STATE_DIR/logs. Without
+# --keep-running, only what this script started is stopped: a stack, rfo-api or worker that was
+# already running stays up.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 keep_running=false
@@ -31,25 +34,38 @@ done
 
 # Seconds to wait for GET /health to return 200.
 HEALTH_TIMEOUT=60
+# Seconds to wait for a new worker to load its plugins and join the consumer group. A debug
+# build compiles every plugin at start, and the mock broker delays a new group's first join.
+WORKER_TIMEOUT=180
 OVERLAY_DIR="$RFO_STATE_DIR/overlays"
+
+started_stack=false
+started_api=false
+started_worker=false
+# Line count of the worker log before this script started the worker, so only its new lines
+# are searched.
+worker_log_start=0
 
 cleanup() {
     local status=$?
     if [[ "$keep_running" == false ]]; then
-        "$RFO_ROOT/scripts/stack.sh" stop || true
+        [[ "$started_worker" == true ]] && stop_pid_file "$RFO_RUN_DIR/worker.pid" "rfo worker"
+        [[ "$started_api" == true ]] && stop_pid_file "$RFO_RUN_DIR/api.pid" rfo-api
+        [[ "$started_stack" == true ]] && { "$RFO_ROOT/scripts/stack.sh" stop || true; }
     fi
     exit "$status"
 }
 
 # Starts one rfo program in the background with stack.env loaded, logging to logs/NAME.log.
-# MATCH is the text its command line contains, used to recognise it later by its pid.
+# MATCH is the text its command line contains, used to recognise it later by its pid. Fails
+# (returns 1) without starting anything if that program is already running.
 start_service() {
     local name="$1" match="$2"
     shift 2
     local pid_file="$RFO_RUN_DIR/$name.pid" log_file="$RFO_LOG_DIR/$name.log"
     if pid_alive "$pid_file" "$match"; then
-        log "$name already running (pid $(<"$pid_file")); stop it with scripts/stack.sh stop"
-        return 0
+        log "$name already running (pid $(<"$pid_file")); using it"
+        return 1
     fi
     log "starting $* (log $log_file)"
     (
@@ -76,6 +92,24 @@ wait_for_health() {
     die "GET $url did not return 200 within ${HEALTH_TIMEOUT}s; see $RFO_LOG_DIR/api.log"
 }
 
+# Waits until the worker this script started has been assigned partitions, so the demo's
+# timings measure jobs and not the worker's start.
+# NOTE: this matches the worker's "partitions assigned" log message. If that wording changes,
+# the demo still runs after WORKER_TIMEOUT, with the start-up time inside the first jobs' times.
+wait_for_worker() {
+    local log_file="$RFO_LOG_DIR/worker.log" i
+    log "waiting for the worker to load its plugins and join the consumer group"
+    for ((i = 0; i < WORKER_TIMEOUT * 5; i++)); do
+        if tail -n +"$((worker_log_start + 1))" "$log_file" | grep -q 'partitions assigned'; then
+            return 0
+        fi
+        pid_alive "$RFO_RUN_DIR/worker.pid" "rfo worker" ||
+            die "the rfo worker exited during start; see $log_file"
+        sleep 0.2
+    done
+    log "warning: no 'partitions assigned' in $log_file within ${WORKER_TIMEOUT}s; going on"
+}
+
 "$RFO_ROOT/scripts/setup.sh"
 
 log "cargo build --workspace"
@@ -86,15 +120,20 @@ log "plugins/build.sh"
 "$RFO_ROOT/plugins/build.sh"
 
 trap cleanup EXIT
+if ! "$RFO_ROOT/scripts/stack.sh" status >/dev/null 2>&1; then
+    started_stack=true
+fi
 "$RFO_ROOT/scripts/stack.sh" start
 # shellcheck source=/dev/null
 source "$RFO_STATE_DIR/stack.env"
 
 bin="$(binary_dir)"
-start_service api rfo-api "$bin/rfo-api"
-start_service worker "rfo worker" "$bin/rfo" worker
+start_service api rfo-api "$bin/rfo-api" && started_api=true
+worker_log_start="$(wc -l <"$RFO_LOG_DIR/worker.log" 2>/dev/null || echo 0)"
+start_service worker "rfo worker" "$bin/rfo" worker && started_worker=true
 wait_for_health "$RFO_API_URL/health"
 log "rfo-api healthy at $RFO_API_URL"
+[[ "$started_worker" == true ]] && wait_for_worker
 
 log "sending examples/radiographs through rfo"
 "$bin/rfo-devstack" demo --api "$RFO_API_URL" --input "$RFO_ROOT/examples/radiographs" \

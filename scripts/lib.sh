@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the scripts in this folder, to be sourced rather than run.
 #
 # Sets RFO_ROOT (the repository), RFO_STATE_DIR (default $RFO_ROOT/.rfo) and the folders for logs

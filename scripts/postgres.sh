@@ -17,6 +17,7 @@
 # example a checkout under /root); then it is /tmp/rfo-pg-<hash of $RFO_STATE_DIR>, and the
 # chosen folder is recorded in $RFO_STATE_DIR/pg.location.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DB_USER=app
@@ -87,7 +88,8 @@ DATA_DIR="$ROOT_DIR/data"
 PG_LOG="$ROOT_DIR/postgres.log"
 
 is_running() {
-    [[ -f "$DATA_DIR/PG_VERSION" ]] && as_owner "$PG_BIN/pg_ctl" -D "$DATA_DIR" status >/dev/null 2>&1
+    [[ -f "$DATA_DIR/PG_VERSION" ]] &&
+        as_owner "$PG_BIN/pg_ctl" -D "$DATA_DIR" status >/dev/null 2>&1
 }
 
 # Prints the port the running cluster listens on, read from its postmaster.pid (line 4).

@@ -6,6 +6,7 @@
 # - the wasm32-wasip2 Rust target for the plugins.
 # Run as root or as a user with sudo. Safe to run again.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 APT_PACKAGES=(build-essential pkg-config libssl-dev zlib1g-dev python3 python3-venv curl)
@@ -57,9 +58,10 @@ install_postgres() {
         return 0
     fi
     # Debian would otherwise create and start a cluster on port 5432 that rfo never uses.
-    if [[ ! -e /etc/postgresql-common/createcluster.conf ]]; then
-        as_root mkdir -p /etc/postgresql-common
-        echo 'create_main_cluster = false' | as_root tee /etc/postgresql-common/createcluster.conf >/dev/null
+    local createcluster=/etc/postgresql-common/createcluster.conf
+    if [[ ! -e "$createcluster" ]]; then
+        as_root mkdir -p "$(dirname "$createcluster")"
+        echo 'create_main_cluster = false' | as_root tee "$createcluster" >/dev/null
     fi
     # Debian 12 ships PostgreSQL 15. Other releases have another major version under this name.
     if apt_install postgresql-15 2>/dev/null || apt_install postgresql; then

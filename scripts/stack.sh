@@ -13,6 +13,7 @@
 # shell every variable rfo-api, the rfo worker and the tests read. Kafka topics and the Kafka
 # offsets live in memory only and are lost on stop; S3 objects stay in $RFO_STATE_DIR/s3.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DEVSTACK_PID="$RFO_RUN_DIR/devstack.pid"
@@ -121,7 +122,7 @@ cmd_status() {
     "$RFO_ROOT/scripts/postgres.sh" status || status=3
     if pid_alive "$DEVSTACK_PID" rfo-devstack; then
         echo "rfo-devstack: running (pid $(<"$DEVSTACK_PID")), env $DEVSTACK_ENV"
-        sed -n 's/^export \(KAFKA_BOOTSTRAP\|S3_ENDPOINT\)=/  \1=/p' "$DEVSTACK_ENV" 2>/dev/null || true
+        grep -E '^export (KAFKA_BOOTSTRAP|S3_ENDPOINT)=' "$DEVSTACK_ENV" | sed 's/^export /  /' || true
     else
         echo "rfo-devstack: stopped"
         status=3

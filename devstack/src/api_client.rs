@@ -19,13 +19,13 @@ struct SubmitRequest<'a> {
     plugin: Option<&'a str>,
 }
 
-/// Body of a 202 answer to `POST /submit`.
+/// Body of a 202 response to `POST /submit`.
 #[derive(Debug, Deserialize)]
 struct SubmitResponse {
     job_id: String,
 }
 
-/// Body of every 4xx and 5xx answer.
+/// Body of every 4xx and 5xx response.
 #[derive(Debug, Deserialize)]
 struct ErrorResponse {
     error: String,
@@ -93,7 +93,7 @@ impl ApiClient {
     pub fn new(base_url: &str) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
-            // The API runs on loopback; an HTTP_PROXY meant for the outside must not catch it.
+            // The API runs on loopback, so an HTTP_PROXY meant for other hosts must not apply.
             .no_proxy()
             .build()
             .context("failed to build the HTTP client")?;
@@ -123,11 +123,11 @@ impl ApiClient {
         let body: SubmitResponse = response
             .json()
             .await
-            .with_context(|| format!("invalid JSON in the answer to POST {url}"))?;
+            .with_context(|| format!("invalid JSON in the response to POST {url}"))?;
         Ok(body.job_id)
     }
 
-    /// Fetches one job; `Ok(None)` when the API does not know the id (yet).
+    /// Fetches one job, or returns `Ok(None)` when the API has no job with that id (yet).
     pub async fn job(&self, job_id: &str) -> anyhow::Result<Option<Job>> {
         let url = format!("{}/jobs/{job_id}", self.base_url);
         let response = self.http.get(&url).send().await.with_context(|| {
@@ -149,7 +149,7 @@ impl ApiClient {
     }
 }
 
-/// Returns the `error` field of an error answer, or its raw text if it is not the usual JSON.
+/// Returns the `error` field of an error response, or its raw text if it is not the usual JSON.
 async fn error_message(response: reqwest::Response) -> String {
     let text = response.text().await.unwrap_or_default();
     match serde_json::from_str::<ErrorResponse>(&text) {

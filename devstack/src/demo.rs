@@ -19,13 +19,13 @@ pub struct DemoArgs {
     /// Base URL of the rfo API, for example http://127.0.0.1:8080.
     #[arg(long, env = "RFO_API_URL")]
     api: String,
-    /// Folder of radiographs (.dcm, .png, .jpg); files are uploaded under their names.
+    /// Folder of radiographs (.dcm, .png, .jpg). Files are uploaded under their names.
     #[arg(long, default_value = "examples/radiographs")]
     input: PathBuf,
     /// Folder the overlays are downloaded to, as <image stem>.png.
     #[arg(long)]
     out: PathBuf,
-    /// Plugin to request for every job; the API's default when not given.
+    /// Plugin to request for every job. Without it the API picks its default.
     #[arg(long)]
     plugin: Option<String>,
     /// Seconds to wait for all jobs to finish, counted from the last submission.
@@ -134,7 +134,7 @@ fn file_name(path: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("{} has no UTF-8 file name", path.display()))
 }
 
-/// Submits every row; a rejected submission marks its row failed instead of stopping the demo.
+/// Submits every row. A rejected submission marks its row failed instead of stopping the demo.
 async fn submit_all(api: &ApiClient, rows: &mut [Row], plugin: Option<&str>) -> Vec<Pending> {
     let mut pending = Vec::with_capacity(rows.len());
     for (index, row) in rows.iter_mut().enumerate() {

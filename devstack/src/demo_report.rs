@@ -9,9 +9,9 @@ use chrono::{DateTime, FixedOffset};
 
 use crate::api_client::{Job, JobStatus};
 
-/// What became of one image's job.
+/// Final state of one image's job.
 pub enum Outcome {
-    /// Never accepted by the API; the message says why.
+    /// Never accepted by the API, with the reason.
     NotSubmitted(String),
     /// The API returned a final status (done or failed).
     Finished(Job),
@@ -40,8 +40,8 @@ impl Row {
         }
     }
 
-    /// Records a final job. The time comes from the job's own timestamps when both parse, so
-    /// it excludes the demo's polling delay; otherwise it is the time the demo measured.
+    /// Records a final job. The time comes from the job's own timestamps when both parse, so it
+    /// excludes the demo's polling delay. Otherwise it is the time the demo measured.
     pub fn record_final(&mut self, job: Job, measured: Duration) {
         let server_ms = match (&job.created_at, &job.updated_at) {
             (Some(created), Some(updated)) => milliseconds_between(created, updated),
@@ -159,7 +159,7 @@ fn format_line(cells: &[String; 6], widths: &[usize; 6]) -> String {
     line.trim_end().to_owned()
 }
 
-/// `name@version` of the plugin that ran the job, or what was requested if none ran.
+/// Formats `name@version` of the plugin that ran the job, or the requested one if none ran.
 fn plugin_cell(job: &Job) -> String {
     let Some(plugin) = &job.plugin else {
         return "-".to_owned();
@@ -172,7 +172,7 @@ fn plugin_cell(job: &Job) -> String {
     }
 }
 
-/// The detection count followed by the labels, for example `3 (anatomy, metal x2)`.
+/// Formats the detection count followed by the labels, for example `3 (anatomy, metal x2)`.
 fn detections_cell(job: &Job) -> String {
     if job.detections.is_empty() {
         return "0".to_owned();
@@ -191,8 +191,8 @@ fn detections_cell(job: &Job) -> String {
     format!("{} ({})", job.detections.len(), labels.join(", "))
 }
 
-/// Milliseconds from `start` to `end`, both RFC 3339; `None` if either does not parse or
-/// `end` is earlier.
+/// Returns the milliseconds from `start` to `end`, both RFC 3339, or `None` if either does not
+/// parse or `end` is earlier.
 fn milliseconds_between(start: &str, end: &str) -> Option<u64> {
     let start = DateTime::<FixedOffset>::parse_from_rfc3339(start).ok()?;
     let end = DateTime::<FixedOffset>::parse_from_rfc3339(end).ok()?;

@@ -45,8 +45,8 @@ enum Command {
         /// Prefix put before every key, for example `tests/`.
         #[arg(long, default_value = "")]
         prefix: String,
-        /// Files or folders. A file's key is its name; a file under a folder is keyed by its path
-        /// relative to that folder.
+        /// Files or folders. A file's key is its name, and a file under a folder is keyed by its
+        /// path relative to that folder.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },

@@ -31,9 +31,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Settings of the S3-protocol server.
 pub struct S3ServerConfig {
-    /// Folder that holds one subfolder per bucket.
+    /// Folder that contains one subfolder per bucket.
     pub root: PathBuf,
-    /// Address to listen on; port 0 lets the OS pick a free one.
+    /// Address to listen on. Port 0 lets the OS pick a free one.
     pub listen: SocketAddr,
     pub access_key: String,
     pub secret_key: String,
@@ -49,7 +49,7 @@ pub struct S3Server {
 
 impl S3Server {
     /// Creates the bucket folders, then binds the listening socket so the address is known
-    /// before any client is told about it.
+    /// before any client receives it.
     pub async fn bind(config: S3ServerConfig) -> anyhow::Result<Self> {
         create_buckets(&config.root, &config.buckets)?;
         // s3s_fs::Error implements Debug but not Display or std::error::Error.
@@ -96,7 +96,7 @@ impl S3Server {
             let (socket, peer) = match accepted {
                 Ok(pair) => pair,
                 Err(error) => {
-                    // Typically EMFILE; back off briefly instead of spinning on the error.
+                    // Typically EMFILE (too many open files), so back off instead of spinning.
                     error!(%error, "failed to accept an S3 connection");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
@@ -116,7 +116,10 @@ impl S3Server {
         tokio::select! {
             () = graceful.shutdown() => info!("S3 server stopped"),
             () = tokio::time::sleep(SHUTDOWN_GRACE) => {
-                warn!(grace_secs = SHUTDOWN_GRACE.as_secs(), "S3 server stopped with requests still in flight");
+                warn!(
+                    grace_secs = SHUTDOWN_GRACE.as_secs(),
+                    "S3 server stopped with requests still in flight"
+                );
             }
         }
     }

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use crate::kafka::{MockKafka, TopicSpec};
 use crate::s3_server::{S3Server, S3ServerConfig};
 
-/// Name of the file, inside the state folder, that tells clients where the servers are.
+/// Name of the file, inside the state folder, that gives clients the servers' addresses.
 pub const ENV_FILE_NAME: &str = "devstack.env";
 
 #[derive(Debug, Args)]
@@ -22,10 +22,10 @@ pub struct ServeArgs {
     /// Folder for the env file and, unless --s3-root is given, the S3 data (`STATE_DIR/s3`).
     #[arg(long)]
     state_dir: PathBuf,
-    /// Folder that holds one subfolder per bucket.
+    /// Folder that contains one subfolder per bucket.
     #[arg(long)]
     s3_root: Option<PathBuf>,
-    /// TCP port of the S3-protocol server on 127.0.0.1; 0 picks a free one.
+    /// TCP port of the S3-protocol server on 127.0.0.1, or 0 for a free one.
     #[arg(long, default_value_t = 0)]
     s3_port: u16,
     /// The one access key the S3 server accepts.
@@ -34,7 +34,7 @@ pub struct ServeArgs {
     /// Secret for --access-key. Local use only: it is written in plain text to the env file.
     #[arg(long, default_value = "rfo-local-secret")]
     secret_key: String,
-    /// Region clients sign requests for; the server accepts any.
+    /// Region clients sign requests for. The server accepts any.
     #[arg(long, default_value = "us-east-1")]
     region: String,
     /// Bucket the jobs' images are read from (created at start).
@@ -43,14 +43,14 @@ pub struct ServeArgs {
     /// Bucket the overlays are written to (created at start).
     #[arg(long, default_value = "rfo-output")]
     output_bucket: String,
-    /// Topics to create at start, as NAME:PARTITIONS; repeat the flag for several.
+    /// Topics to create at start, as NAME:PARTITIONS. Repeat the flag for several.
     #[arg(long = "topic", default_values = ["rfo-jobs:4", "rfo-jobs-dlq:1"])]
     topics: Vec<TopicSpec>,
     /// Number of mock Kafka brokers. Their ports are always picked by the OS.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=16))]
     brokers: i32,
-    /// Value written as KAFKA_FETCH_WAIT_MAX_MS: the mock cluster holds an empty fetch for the
-    /// consumer's whole fetch.wait.max.ms, so a low value keeps idle consumers responsive.
+    /// Value written as KAFKA_FETCH_WAIT_MAX_MS. The mock cluster delays its response to an empty
+    /// fetch for the consumer's whole fetch.wait.max.ms, so a low value keeps idle consumers quick.
     #[arg(long, default_value_t = 20)]
     fetch_wait_max_ms: u32,
 }
@@ -119,7 +119,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Removes an env file left by a server that did not stop cleanly, so nobody reads stale ports.
+/// Removes an env file left by a server that did not stop cleanly, so no client reads stale ports.
 fn remove_stale_env_file(path: &Path) -> anyhow::Result<()> {
     match std::fs::remove_file(path) {
         Ok(()) => {

@@ -21,8 +21,8 @@ pub async fn run(bucket: &str, prefix: &str, paths: &[PathBuf]) -> anyhow::Resul
     Ok(())
 }
 
-/// Lists `(path, key)` pairs: a file's key is its name, a file under a folder is keyed by its
-/// `/`-separated path relative to that folder.
+/// Lists `(path, key)` pairs. A file's key is its name, and a file under a folder is keyed by
+/// its `/`-separated path relative to that folder.
 fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, String)>> {
     let mut files = Vec::new();
     for path in paths {

@@ -27,14 +27,14 @@ async fn hostile_plugins_fail_only_their_own_job() {
     // Each hostile plugin behaves on the small self-test image, so it loads, and misbehaves on
     // real radiographs.
     stack.start_worker(&[
-        ("RFO_PLUGIN_DEADLINE_MS", "1000"),
+        ("RFO_PLUGIN_DEADLINE_MS", "4000"),
         ("RFO_PLUGIN_MEMORY_MIB", "128"),
     ]);
     stack.wait_plugin("flood", Duration::from_secs(60)).await;
     stack.upload_example("chest-pa-nih-1.png").await;
 
     let cases = [
-        ("spin", "CPU deadline of 1000 ms"),
+        ("spin", "CPU deadline of 4000 ms"),
         ("memory-bomb", "memory cap of 128 MiB"),
         ("panic", "plugin crashed"),
         ("flood", "more than the cap of 1000"),

@@ -1,21 +1,21 @@
 //! DICOM decoding: the first frame of a grayscale image, through the modality and VOI
 //! transforms, to 16-bit samples in which higher values are denser.
 //!
-//! The steps follow DICOM PS3.4 N.2 (grayscale pipeline): stored values, then the modality
-//! rescale, then the VOI transform, then MONOCHROME1 inversion. dicom-pixeldata only decodes the
-//! stored values here, because its own conversion to `u16` fails on some transfer syntaxes when
-//! it cannot build a LUT for the rescaled range.
+//! The steps follow the DICOM grayscale pipeline: stored values, then the modality rescale, then
+//! the VOI transform, then MONOCHROME1 inversion. dicom-pixeldata only decodes the stored values
+//! here, so that rfo applies the rescale, window and inversion the same way on every transfer
+//! syntax.
 
 use std::panic::{self, AssertUnwindSafe};
 
 use dicom_dictionary_std::tags;
 use dicom_object::file::ReadPreamble;
 use dicom_object::{DefaultDicomObject, OpenFileOptions, Tag};
-use dicom_pixeldata::{DecodedPixelData, PixelDecoder, Rescale, VoiLutFunction, WindowLevel};
+use dicom_pixeldata::{DecodedPixelData, PixelDecoder, Rescale};
 
 use super::codestream::{self, CodestreamSize};
-use super::dataset_scan;
 use super::{BitDepth, DecodeError, DecodeLimits, Radiograph, SourceFormat, check_size};
+use super::{dataset_scan, voi};
 
 const FORMAT: SourceFormat = SourceFormat::Dicom;
 
@@ -200,7 +200,7 @@ fn check_transfer_syntax(
 }
 
 /// Decodes the stored values of frame 0. A panic inside the codec becomes an error, because a
-/// corrupt file must not take the worker down.
+/// corrupt file must not take the worker down. This relies on the default `panic = "unwind"`.
 fn decode_first_frame(object: &DefaultDicomObject) -> Result<DecodedPixelData<'_>, DecodeError> {
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| object.decode_pixel_data_frame(0)));
     match outcome {
@@ -279,23 +279,33 @@ impl SampleLayout {
         })
     }
 
-    /// Extracts the stored value from one raw sample in native byte order, masking off any
-    /// bits outside the stored range (such as embedded overlays) and extending the sign.
-    fn stored_value(&self, raw: &[u8]) -> i64 {
+    /// Extracts the stored bits from one raw sample in native byte order, masking off any bits
+    /// outside the stored range (such as embedded overlays).
+    fn stored_bits(&self, raw: &[u8]) -> u32 {
         let word = match self.bytes_per_sample {
-            1 => u64::from(raw[0]),
-            2 => u64::from(u16::from_ne_bytes([raw[0], raw[1]])),
-            _ => u64::from(u32::from_ne_bytes([raw[0], raw[1], raw[2], raw[3]])),
+            1 => u32::from(raw[0]),
+            2 => u32::from(u16::from_ne_bytes([raw[0], raw[1]])),
+            _ => u32::from_ne_bytes([raw[0], raw[1], raw[2], raw[3]]),
         };
-        let value = (word >> self.shift) & ((1u64 << self.bits_stored) - 1);
+        let mask = (1u64 << self.bits_stored) - 1;
+        ((u64::from(word) >> self.shift) & mask) as u32
+    }
+
+    /// Interprets stored bits as a number, two's complement when the pixel representation is
+    /// signed.
+    fn stored_value(&self, bits: u32) -> i64 {
         let sign_bit = 1u64 << (self.bits_stored - 1);
-        if self.signed && value & sign_bit != 0 {
-            value as i64 - (1i64 << self.bits_stored)
+        if self.signed && u64::from(bits) & sign_bit != 0 {
+            i64::from(bits) - (1i64 << self.bits_stored)
         } else {
-            value as i64
+            i64::from(bits)
         }
     }
 }
+
+/// Maximum Bits Stored for which the transform goes through a table with one entry per possible
+/// stored value (64 Ki entries at most). Wider samples are transformed pixel by pixel.
+const MAX_TABLE_BITS: u32 = 16;
 
 /// Applies the modality rescale, the VOI transform and MONOCHROME1 inversion, and returns
 /// 16-bit little-endian samples spread over 0..=65535.
@@ -304,41 +314,69 @@ fn to_display_values(
     monochrome1: bool,
 ) -> Result<Vec<u8>, DecodeError> {
     let layout = SampleLayout::of(decoded)?;
-    let pixel_count = decoded.columns() as usize * decoded.rows() as usize;
-    let frame = decoded
-        .data()
-        .get(..pixel_count * layout.bytes_per_sample)
-        .ok_or_else(|| {
-            DecodeError::invalid(
-                FORMAT,
-                format!(
-                    "decoded frame has {} bytes, expected {}",
-                    decoded.data().len(),
-                    pixel_count * layout.bytes_per_sample
-                ),
-            )
-        })?;
+    let frame = frame_bytes(decoded, &layout)?;
     let samples = frame.chunks_exact(layout.bytes_per_sample);
-
     let rescale = first_rescale(decoded)?;
-    let modality = |raw: &[u8]| rescale.apply(layout.stored_value(raw) as f64);
-    let voi = match select_voi(decoded) {
-        Some(voi) => voi,
-        None => min_max(samples.clone().map(modality)),
-    };
-    tracing::debug!(?voi, monochrome1, "applying DICOM VOI transform");
+    let modality = |bits: u32| rescale.apply(layout.stored_value(bits) as f64);
+    let file_voi = voi::select(decoded);
 
-    let mut pixels = Vec::with_capacity(pixel_count * 2);
-    for raw in samples {
-        let fraction = voi.apply(modality(raw));
-        // `as` saturates, so a NaN from a degenerate rescale becomes 0 rather than panicking.
-        let mut value = (fraction * 65535.0).round() as u16;
-        if monochrome1 {
-            value = 65535 - value;
+    let mut pixels = Vec::with_capacity(samples.len() * 2);
+    if layout.bits_stored <= MAX_TABLE_BITS {
+        let table_len = 1usize << layout.bits_stored;
+        let voi = file_voi.unwrap_or_else(|| {
+            // Min–max over the stored values that occur, found through a presence table.
+            let mut present = vec![false; table_len];
+            for raw in samples.clone() {
+                present[layout.stored_bits(raw) as usize] = true;
+            }
+            let occurring = (0..table_len as u32).filter(|&bits| present[bits as usize]);
+            voi::min_max(occurring.map(modality))
+        });
+        tracing::debug!(?voi, monochrome1, "applying DICOM VOI transform");
+
+        let table: Vec<[u8; 2]> = (0..table_len as u32)
+            .map(|bits| to_output(voi.apply(modality(bits)), monochrome1).to_le_bytes())
+            .collect();
+        for raw in samples {
+            pixels.extend_from_slice(&table[layout.stored_bits(raw) as usize]);
         }
-        pixels.extend_from_slice(&value.to_le_bytes());
+    } else {
+        let voi = file_voi.unwrap_or_else(|| {
+            voi::min_max(samples.clone().map(|raw| modality(layout.stored_bits(raw))))
+        });
+        tracing::debug!(?voi, monochrome1, "applying DICOM VOI transform");
+
+        for raw in samples {
+            let value = to_output(voi.apply(modality(layout.stored_bits(raw))), monochrome1);
+            pixels.extend_from_slice(&value.to_le_bytes());
+        }
     }
     Ok(pixels)
+}
+
+/// Returns the bytes of the decoded frame, checked against Rows and Columns.
+fn frame_bytes<'a>(
+    decoded: &'a DecodedPixelData<'_>,
+    layout: &SampleLayout,
+) -> Result<&'a [u8], DecodeError> {
+    let pixel_count = decoded.columns() as usize * decoded.rows() as usize;
+    let expected = pixel_count * layout.bytes_per_sample;
+    decoded.data().get(..expected).ok_or_else(|| {
+        DecodeError::invalid(
+            FORMAT,
+            format!(
+                "decoded frame has {} bytes, expected {expected}",
+                decoded.data().len()
+            ),
+        )
+    })
+}
+
+/// Scales a VOI output in 0..=1 to 16 bits, inverting it for MONOCHROME1.
+fn to_output(fraction: f64, monochrome1: bool) -> u16 {
+    // `as` saturates, so a NaN from a degenerate rescale becomes 0 rather than panicking.
+    let value = (fraction * 65535.0).round() as u16;
+    if monochrome1 { 65535 - value } else { value }
 }
 
 fn first_rescale(decoded: &DecodedPixelData<'_>) -> Result<Rescale, DecodeError> {
@@ -360,181 +398,12 @@ fn first_rescale(decoded: &DecodedPixelData<'_>) -> Result<Rescale, DecodeError>
     Ok(rescale)
 }
 
-/// VOI transform from modality values to the 0..=1 output range.
-#[derive(Debug)]
-enum Voi<'a> {
-    /// Window Center and Width with their VOI LUT Function (PS3.3 C.11.2.1.2).
-    Window {
-        level: WindowLevel,
-        function: VoiLutFunction,
-    },
-    /// The first item of the VOI LUT Sequence (PS3.3 C.11.2.1.1).
-    Table {
-        first_mapped: i64,
-        max_entry: f64,
-        entries: &'a [u16],
-    },
-    /// Linear stretch of the image's own modality range, for files without VOI attributes.
-    MinMax { min: f64, max: f64 },
-}
-
-/// Picks the first valid window, else the first VOI LUT table, else `None` for min–max.
-fn select_voi<'a>(decoded: &'a DecodedPixelData<'_>) -> Option<Voi<'a>> {
-    let function = decoded
-        .voi_lut_function()
-        .ok()
-        .flatten()
-        .and_then(|functions| functions.first().copied())
-        .unwrap_or_default();
-    let window = decoded
-        .window()
-        .ok()
-        .flatten()
-        .and_then(|windows| windows.first().copied());
-
-    if let Some(level) = window {
-        // LINEAR requires a width of at least 1, LINEAR_EXACT and SIGMOID a positive width.
-        let min_width = if function == VoiLutFunction::Linear {
-            1.0
-        } else {
-            f64::MIN_POSITIVE
-        };
-        if level.center.is_finite() && level.width.is_finite() && level.width >= min_width {
-            return Some(Voi::Window { level, function });
-        }
-        tracing::warn!(
-            center = level.center,
-            width = level.width,
-            "ignoring invalid DICOM window"
-        );
-    }
-
-    let table = decoded
-        .voi_lut_sequence()
-        .ok()
-        .flatten()
-        .and_then(|tables| tables.first());
-    if let Some(table) = table
-        && !table.data.is_empty()
-        && table.bits_stored > 0
-    {
-        return Some(Voi::Table {
-            first_mapped: i64::from(table.min_pixel_value),
-            max_entry: f64::from((1u32 << table.bits_stored) - 1),
-            entries: &table.data,
-        });
-    }
-    None
-}
-
-fn min_max(values: impl Iterator<Item = f64>) -> Voi<'static> {
-    let (min, max) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(min, max), v| {
-        (min.min(v), max.max(v))
-    });
-    Voi::MinMax { min, max }
-}
-
-impl Voi<'_> {
-    /// Maps a modality value to 0..=1.
-    fn apply(&self, x: f64) -> f64 {
-        match *self {
-            Voi::Window { level, function } => window(x, level, function),
-            Voi::Table {
-                first_mapped,
-                max_entry,
-                entries,
-            } => {
-                // Values below the first mapped value take the first entry, values past the
-                // end take the last one.
-                let index = (x.round() as i64).saturating_sub(first_mapped);
-                let index = index.clamp(0, entries.len() as i64 - 1) as usize;
-                f64::from(entries[index]) / max_entry
-            }
-            Voi::MinMax { min, max } => {
-                if max > min {
-                    (x - min) / (max - min)
-                } else {
-                    // A flat image has no contrast to stretch.
-                    0.0
-                }
-            }
-        }
-    }
-}
-
-/// Window transform to 0..=1 (PS3.3 C.11.2.1.2 for LINEAR, C.11.2.1.3 for LINEAR_EXACT and
-/// SIGMOID). The caller guarantees the width limits each function requires.
-fn window(x: f64, level: WindowLevel, function: VoiLutFunction) -> f64 {
-    let WindowLevel {
-        center: c,
-        width: w,
-    } = level;
-    match function {
-        VoiLutFunction::Linear => {
-            if x <= c - 0.5 - (w - 1.0) / 2.0 {
-                0.0
-            } else if x > c - 0.5 + (w - 1.0) / 2.0 {
-                1.0
-            } else {
-                // Only reached when w > 1, so the division is safe.
-                (x - (c - 0.5)) / (w - 1.0) + 0.5
-            }
-        }
-        VoiLutFunction::LinearExact => {
-            if x <= c - w / 2.0 {
-                0.0
-            } else if x > c + w / 2.0 {
-                1.0
-            } else {
-                (x - c) / w + 0.5
-            }
-        }
-        VoiLutFunction::Sigmoid => 1.0 / (1.0 + (-4.0 * (x - c) / w).exp()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn level(center: f64, width: f64) -> WindowLevel {
-        WindowLevel { center, width }
-    }
-
-    #[test]
-    fn linear_window_matches_standard_breakpoints() {
-        // Center 2048 and width 4096 map 0 to the bottom and 4095 to the top.
-        let l = level(2048.0, 4096.0);
-        assert_eq!(window(0.0, l, VoiLutFunction::Linear), 0.0);
-        assert_eq!(window(-100.0, l, VoiLutFunction::Linear), 0.0);
-        assert_eq!(window(4095.0, l, VoiLutFunction::Linear), 1.0);
-        assert_eq!(window(5000.0, l, VoiLutFunction::Linear), 1.0);
-        let middle = window(2047.5, l, VoiLutFunction::Linear);
-        assert!((middle - 0.5).abs() < 1e-12, "middle maps to {middle}");
-    }
-
-    #[test]
-    fn linear_window_of_width_one_is_a_threshold() {
-        let l = level(100.0, 1.0);
-        assert_eq!(window(99.0, l, VoiLutFunction::Linear), 0.0);
-        assert_eq!(window(99.5, l, VoiLutFunction::Linear), 0.0);
-        assert_eq!(window(100.0, l, VoiLutFunction::Linear), 1.0);
-    }
-
-    #[test]
-    fn linear_exact_window_spans_center_plus_minus_half_width() {
-        let l = level(100.0, 50.0);
-        assert_eq!(window(75.0, l, VoiLutFunction::LinearExact), 0.0);
-        assert_eq!(window(125.0, l, VoiLutFunction::LinearExact), 1.0);
-        assert_eq!(window(100.0, l, VoiLutFunction::LinearExact), 0.5);
-    }
-
-    #[test]
-    fn sigmoid_window_is_half_at_center() {
-        let l = level(100.0, 50.0);
-        assert_eq!(window(100.0, l, VoiLutFunction::Sigmoid), 0.5);
-        assert!(window(0.0, l, VoiLutFunction::Sigmoid) < 0.001);
-        assert!(window(200.0, l, VoiLutFunction::Sigmoid) > 0.999);
+    fn value_of(layout: &SampleLayout, raw: u16) -> i64 {
+        layout.stored_value(layout.stored_bits(&raw.to_ne_bytes()))
     }
 
     #[test]
@@ -546,15 +415,15 @@ mod tests {
             signed: false,
         };
         // Bit 15 is an embedded overlay bit outside the 12 stored bits.
-        assert_eq!(unsigned.stored_value(&0x8FFFu16.to_ne_bytes()), 4095);
+        assert_eq!(value_of(&unsigned, 0x8FFF), 4095);
 
         let signed = SampleLayout {
             signed: true,
             ..unsigned
         };
-        assert_eq!(signed.stored_value(&0x0FFFu16.to_ne_bytes()), -1);
-        assert_eq!(signed.stored_value(&0x0800u16.to_ne_bytes()), -2048);
-        assert_eq!(signed.stored_value(&0x07FFu16.to_ne_bytes()), 2047);
+        assert_eq!(value_of(&signed, 0x0FFF), -1);
+        assert_eq!(value_of(&signed, 0x0800), -2048);
+        assert_eq!(value_of(&signed, 0x07FF), 2047);
     }
 
     #[test]
@@ -566,25 +435,6 @@ mod tests {
             bits_stored: 8,
             signed: false,
         };
-        assert_eq!(layout.stored_value(&0x0AB5u16.to_ne_bytes()), 0xAB);
-    }
-
-    #[test]
-    fn voi_table_clamps_outside_its_range() {
-        let entries = [0u16, 100, 255];
-        let table = Voi::Table {
-            first_mapped: 10,
-            max_entry: 255.0,
-            entries: &entries,
-        };
-        assert_eq!(table.apply(-5.0), 0.0);
-        assert_eq!(table.apply(11.0), 100.0 / 255.0);
-        assert_eq!(table.apply(1000.0), 1.0);
-    }
-
-    #[test]
-    fn min_max_of_flat_image_is_zero() {
-        let voi = min_max([7.0, 7.0].into_iter());
-        assert_eq!(voi.apply(7.0), 0.0);
+        assert_eq!(value_of(&layout, 0x0AB5), 0xAB);
     }
 }

@@ -6,16 +6,19 @@
 //! - [`draw_overlay`] draws labelled boxes over a radiograph, [`encode_png`] turns the result
 //!   into an RGB PNG, and [`render_overlay`] does both.
 //!
-//! Layout: `decode.rs` sniffs the format and decodes PNG and JPEG; `dicom.rs` decodes DICOM
-//! and applies the modality and VOI transforms, after `dataset_scan.rs` has checked the declared
-//! element lengths and `codestream.rs` the size of embedded JPEG and JPEG 2000 pixel data;
-//! `overlay.rs` draws and encodes the overlay.
+//! Layout:
+//! - `decode.rs` sniffs the format and decodes PNG and JPEG.
+//! - `dicom.rs` decodes DICOM and applies the modality rescale and the VOI transform from
+//!   `voi.rs`. Before that, `dataset_scan.rs` checks the declared element lengths, and
+//!   `codestream.rs` reads the size of embedded JPEG and JPEG 2000 pixel data.
+//! - `overlay.rs` draws and encodes the overlay.
 
 mod codestream;
 mod dataset_scan;
 mod decode;
 mod dicom;
 mod overlay;
+mod voi;
 
 use std::fmt;
 
@@ -127,7 +130,10 @@ pub enum DecodeError {
     )]
     UnsupportedFormat,
 
-    #[error("{format} image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")]
+    #[error(
+        "{format} image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels \
+         set by DecodeLimits::max_pixels"
+    )]
     TooLarge {
         format: SourceFormat,
         width: u64,

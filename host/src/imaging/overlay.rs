@@ -18,13 +18,13 @@ pub struct OverlayBox<'a> {
     pub score: f32,
 }
 
-/// Error from [`render_overlay`].
+/// Error from [`draw_overlay`], [`encode_png`] and [`render_overlay`].
 #[derive(Debug, thiserror::Error)]
 pub enum OverlayError {
     /// The radiograph's fields contradict each other, so there is nothing valid to draw on.
     #[error(
-        "invalid radiograph: {width}x{height} at {bit_depth:?} bits needs {expected} pixel bytes, \
-         found {actual}"
+        "invalid radiograph: {width}x{height} with {bit_depth:?} bit depth needs {expected} pixel \
+         bytes, found {actual}"
     )]
     InvalidImage {
         width: u32,
@@ -71,8 +71,9 @@ pub fn render_overlay(
 /// Draws each box as a coloured outline with its label and score over the radiograph in grey.
 ///
 /// A 16-bit radiograph is shown by its high byte. Boxes and labels are clipped to the image,
-/// and a box whose top-left corner lies outside the image is not drawn at all. Outline
-/// thickness and text size grow with the image (see [`Style`]).
+/// and a box whose top-left corner lies outside the image is not drawn at all. Outlines are
+/// `max(2, min(width, height) / 400)` pixels thick, and text is about 2.5 % of the shorter side
+/// tall (8 px glyphs scaled by a whole factor).
 ///
 /// # Errors
 ///
@@ -102,8 +103,9 @@ pub fn draw_overlay(
 /// [`OverlayError::Encode`] when the PNG encoder fails.
 pub fn encode_png(canvas: &DrawnOverlay) -> Result<Vec<u8>, OverlayError> {
     let mut png = Vec::with_capacity(canvas.rgb.len() / 4);
-    // NOTE: fast deflate with the Up filter, chosen by timing on the leg sample; see
-    // `benches/imaging.rs`.
+    // Fast deflate with the Up filter. On the 1760x1760 leg sample (release build, 2-core
+    // machine) it took 10 to 12 ms for a 1.5 MiB file. The Adaptive filter took 19 ms for the
+    // same size, and the default compression level about 300 ms for 0.8 MiB.
     let encoder = PngEncoder::new_with_quality(&mut png, CompressionType::Fast, FilterType::Up);
     encoder
         .write_image(
@@ -292,14 +294,15 @@ impl DrawnOverlay {
         }
     }
 
-    /// Draws one font8x8 glyph; unknown characters show as '?'.
+    /// Draws one font8x8 glyph. Characters missing from its Basic Latin and Latin-1 tables show
+    /// as '?'.
     fn draw_glyph(&mut self, x: u64, y: u64, c: char, scale: u64) {
         let bitmap = BASIC_FONTS
             .get(c)
             .or_else(|| LATIN_FONTS.get(c))
             .or_else(|| BASIC_FONTS.get('?'))
             .unwrap_or_default();
-        // Each byte is one row, top row first; bit 0 is the leftmost pixel.
+        // Each byte is one row, top row first, and bit 0 is the leftmost pixel.
         for (row, bits) in (0u64..).zip(bitmap) {
             for column in 0..u64::from(GLYPH_SIZE) {
                 if bits & (1 << column) != 0 {
@@ -342,7 +345,7 @@ mod tests {
     }
 
     #[test]
-    fn box_colors_differ_between_labels_and_repeat_for_same_label() {
+    fn box_colors_follow_labels() {
         let labelled = |label| OverlayBox {
             x: 0,
             y: 0,

@@ -86,10 +86,18 @@ pub enum PluginError {
 }
 
 fn stderr_suffix(stderr: &str) -> String {
-    let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
-    match last {
-        Some(line) => format!(": {}", line.trim()),
-        None => String::new(),
+    // A Rust panic prints "thread ... panicked at FILE:LINE:" and the message, then a note about
+    // RUST_BACKTRACE; keep the last two lines that are not notes.
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("note:"))
+        .collect();
+    let tail = &lines[lines.len().saturating_sub(2)..];
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", tail.join(" "))
     }
 }
 

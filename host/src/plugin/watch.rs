@@ -56,7 +56,7 @@ pub fn spawn(registry: Arc<Registry>, dir: &Path) -> notify::Result<WatchHandle>
     let thread = thread::Builder::new()
         .name("rfo-plugin-watch".into())
         .spawn(move || debounce_loop(&registry, &events_rx, &thread_stop))
-        .map_err(|e| notify::Error::io(e))?;
+        .map_err(notify::Error::io)?;
     tracing::info!(dir = %dir.display(), "watching plugin folder");
     Ok(WatchHandle {
         _watcher: watcher,

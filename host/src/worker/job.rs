@@ -148,7 +148,7 @@ async fn process(ctx: &JobContext, message: &JobMessage) -> Result<Outcome, Step
     timings.fetch = elapsed_ms(clock);
 
     let clock = Instant::now();
-    let limits = ctx.decode_limits.clone();
+    let limits = ctx.decode_limits;
     let image_key = message.image_key.clone();
     let radiograph = blocking(move || imaging::decode(&bytes, &limits))
         .await?

@@ -14,8 +14,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rfo_api::App;
 use rfo_api::config::ApiConfig;
 use rfo_common::job::{JobStatus, JobView};
@@ -95,8 +93,8 @@ impl Stack {
         let unique = format!("{}_{suffix}", name.replace('-', "_"));
         let database = format!("t_{unique}");
         create_database(&database).await;
+        // The mock broker has no CreateTopics; it creates a topic with 4 partitions on first use.
         let topic = format!("rfo-jobs-{unique}");
-        create_topic(&topic).await;
 
         let plugin_tmp = TempDir::new(&format!("rfo-plugins-{unique}"));
         let mut env: HashMap<&'static str, String> = HashMap::new();
@@ -352,21 +350,6 @@ async fn create_database(name: &str) {
         .batch_execute(&format!("CREATE DATABASE \"{name}\""))
         .await
         .unwrap();
-}
-
-async fn create_topic(topic: &str) {
-    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", stack_var("KAFKA_BOOTSTRAP"))
-        .create()
-        .unwrap();
-    let new_topic = NewTopic::new(topic, 4, TopicReplication::Fixed(1));
-    let results = admin
-        .create_topics([&new_topic], &AdminOptions::new())
-        .await
-        .unwrap();
-    for result in results {
-        result.unwrap();
-    }
 }
 
 /// A temporary folder removed on drop.

@@ -1,6 +1,6 @@
 //! The anatomy detector on real radiographs, decoded and normalised as the worker does it.
 //!
-//! The files live in `shared/data/radiographs` beside the repository; a missing file fails the
+//! The files live in the repository's `examples/radiographs`; a missing file fails the
 //! test.
 
 use rfo_anatomy::{Detection, detect};

@@ -37,11 +37,10 @@ impl OwnedImage {
     }
 }
 
-/// Returns the path of a file in the radiographs kept beside the repository
-/// (`shared/data/radiographs`, next to the repository's root folder).
+/// Returns the path of a sample radiograph in the repository's `examples/radiographs`.
 pub fn sample_radiograph(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/radiographs")
+        .join("../../examples/radiographs")
         .join(name)
 }
 

@@ -1,6 +1,6 @@
 //! The detector on real radiographs, decoded and normalised as the worker does it.
 //!
-//! The files live in `shared/data/radiographs` beside the repository; a missing file fails the
+//! The files live in the repository's `examples/radiographs`; a missing file fails the
 //! test. The marker positions below were read off the decoded images.
 
 use rfo_foreign_object::{Detection, Region, detect};
