@@ -83,9 +83,9 @@ wait_for_health() {
         if curl -fsS --max-time 2 "$url" >/dev/null 2>&1; then
             return 0
         fi
-        pid_alive "$RFO_RUN_DIR/api.pid" rfo-api ||
+        pid_started "$RFO_RUN_DIR/api.pid" ||
             die "rfo-api exited during start; see $RFO_LOG_DIR/api.log"
-        pid_alive "$RFO_RUN_DIR/worker.pid" "rfo worker" ||
+        pid_started "$RFO_RUN_DIR/worker.pid" ||
             die "the rfo worker exited during start; see $RFO_LOG_DIR/worker.log"
         sleep 0.2
     done
@@ -103,7 +103,7 @@ wait_for_worker() {
         if tail -n +"$((worker_log_start + 1))" "$log_file" | grep -q 'partitions assigned'; then
             return 0
         fi
-        pid_alive "$RFO_RUN_DIR/worker.pid" "rfo worker" ||
+        pid_started "$RFO_RUN_DIR/worker.pid" ||
             die "the rfo worker exited during start; see $log_file"
         sleep 0.2
     done

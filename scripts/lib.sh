@@ -57,6 +57,16 @@ pid_alive() {
     tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$name"
 }
 
+# Succeeds if the pid in FILE is a live process. Unlike pid_alive this does not check the command
+# line, so it also succeeds in the moment after `cmd &` when the child has not yet run exec and
+# still shows the parent's command line. Use it only right after starting the process.
+pid_started() {
+    local file="$1" pid
+    [[ -f "$file" ]] || return 1
+    pid="$(<"$file")"
+    [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
+}
+
 # Sends SIGTERM to the process recorded in FILE (if it is still NAME), waits up to SECONDS for
 # it to exit, then sends SIGKILL. Removes FILE.
 stop_pid_file() {
@@ -83,6 +93,20 @@ stop_pid_file() {
 # (default debug).
 binary_dir() {
     printf '%s/%s\n' "${CARGO_TARGET_DIR:-$RFO_ROOT/target}" "${RFO_PROFILE:-debug}"
+}
+
+# Prints the folder with initdb, pg_ctl and psql: that of the initdb on the PATH, else the newest
+# /usr/lib/postgresql/*/bin (where Debian keeps them, one folder per major version). Fails if
+# neither exists.
+find_postgres_bin() {
+    local initdb dir
+    if initdb="$(command -v initdb)"; then
+        dirname "$(readlink -f "$initdb")"
+        return 0
+    fi
+    dir="$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+    [[ -x "$dir/initdb" ]] || return 1
+    printf '%s\n' "$dir"
 }
 
 # Runs a command as root: directly when already root, else through sudo.

@@ -28,18 +28,7 @@ LOCATION_FILE="$RFO_STATE_DIR/pg.location"
 # Port of the last start, kept after stop so a restart can reuse it.
 PORT_FILE="$RFO_STATE_DIR/pg.port"
 
-find_postgres_bin() {
-    local initdb dir
-    if initdb="$(command -v initdb)"; then
-        dirname "$(readlink -f "$initdb")"
-        return 0
-    fi
-    dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
-    [[ -n "$dir" && -x "$dir/initdb" ]] || die "PostgreSQL binaries not found: run scripts/setup.sh"
-    printf '%s\n' "$dir"
-}
-
-PG_BIN="$(find_postgres_bin)"
+PG_BIN="$(find_postgres_bin)" || die "PostgreSQL binaries not found: run scripts/setup.sh"
 
 if [[ "$(id -u)" -eq 0 ]]; then
     RUN_AS=(runuser -u postgres --)

@@ -26,19 +26,6 @@ package_installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'
 }
 
-# Prints the folder holding initdb, pg_ctl and psql of the newest PostgreSQL found, or fails.
-find_postgres_bin() {
-    local initdb
-    if initdb="$(command -v initdb)"; then
-        dirname "$(readlink -f "$initdb")"
-        return 0
-    fi
-    # Debian keeps the server binaries off the PATH, one folder per major version.
-    local dir
-    dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
-    [[ -n "$dir" && -x "$dir/initdb" ]] && printf '%s\n' "$dir"
-}
-
 install_debian_packages() {
     local missing=() package
     for package in "${APT_PACKAGES[@]}"; do

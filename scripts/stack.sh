@@ -43,7 +43,7 @@ start_devstack() {
     local i
     for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
         [[ -f "$DEVSTACK_ENV" ]] && return 0
-        if ! pid_alive "$DEVSTACK_PID" rfo-devstack; then
+        if ! pid_started "$DEVSTACK_PID"; then
             tail -n 20 "$DEVSTACK_LOG" >&2 || true
             die "rfo-devstack exited during start; see $DEVSTACK_LOG"
         fi
@@ -53,9 +53,10 @@ start_devstack() {
 }
 
 # Copies the top-level plugin components (not the test fixtures under testing/) into the
-# folder the worker watches.
+# folder the worker watches. plugins/build.sh writes them to target/plugins whatever
+# CARGO_TARGET_DIR is.
 copy_plugins() {
-    local source_dir="${CARGO_TARGET_DIR:-$RFO_ROOT/target}/plugins" copied=0 plugin
+    local source_dir="$RFO_ROOT/target/plugins" copied=0 plugin
     mkdir -p "$PLUGIN_DIR"
     for plugin in "$source_dir"/*.wasm; do
         [[ -f "$plugin" ]] || continue

@@ -27,7 +27,8 @@ fi
 "$RFO_ROOT/scripts/stack.sh" start
 # shellcheck source=/dev/null
 source "$RFO_STATE_DIR/stack.env"
-export RFO_TEST_PLUGINS="${CARGO_TARGET_DIR:-$RFO_ROOT/target}/plugins"
+# plugins/build.sh writes here whatever CARGO_TARGET_DIR is.
+export RFO_TEST_PLUGINS="$RFO_ROOT/target/plugins"
 
 workspace_status=0
 log "cargo test --workspace $*"

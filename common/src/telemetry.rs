@@ -3,6 +3,8 @@
 //! Logs go to standard error, one line per event. `RUST_LOG` sets the filter (default `info`);
 //! `RFO_LOG_FORMAT=json` switches to JSON lines for log shippers.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 pub fn init() {
@@ -12,6 +14,7 @@ pub fn init() {
     let json = std::env::var("RFO_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     // A second call (for example from two tests in one process) keeps the first subscriber.
     let _ = if json {

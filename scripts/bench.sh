@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs rfo's benchmarks in release builds and prints their figures:
+#   detect        `detect` in Wasm against the same detector compiled natively
+#   plugins       plugin instantiation, file landing to serving, RSS over 1,000 swaps
+#   pipeline      jobs/s and time per stage through the local stack (starts and stops it)
+# With no argument it runs all three. RFO_BENCH_JOBS sets the pipeline's jobs per image (10).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+which_benchmarks=("$@")
+if ((${#which_benchmarks[@]} == 0)); then
+    which_benchmarks=(detect plugins pipeline)
+fi
+
+"$RFO_ROOT/scripts/setup.sh"
+"$RFO_ROOT/plugins/build.sh" --no-python
+export RFO_TEST_PLUGINS="${CARGO_TARGET_DIR:-$RFO_ROOT/target}/plugins"
+
+run_bench() {
+    log "cargo test --release -p rfo-host --test $1 -- --ignored --nocapture"
+    (cd "$RFO_ROOT" && cargo test --release -p rfo-host --test "$1" -- --ignored --nocapture --test-threads 1)
+}
+
+for name in "${which_benchmarks[@]}"; do
+    case "$name" in
+        detect) run_bench bench_detect ;;
+        plugins) run_bench bench_plugins ;;
+        pipeline)
+            (cd "$RFO_ROOT" && cargo build --release --workspace)
+            trap '"$RFO_ROOT/scripts/stack.sh" stop || true' EXIT
+            RFO_PROFILE=release "$RFO_ROOT/scripts/stack.sh" start
+            # shellcheck source=/dev/null
+            source "$RFO_STATE_DIR/stack.env"
+            run_bench bench_pipeline
+            ;;
+        *) die "unknown benchmark $name (expected detect, plugins or pipeline)" ;;
+    esac
+done
