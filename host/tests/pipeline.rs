@@ -138,7 +138,7 @@ async fn corrupt_image_fails_with_decode_reason() {
     );
 }
 
-/// A worker that dies after a crash point, then a fresh worker: one row, done, run twice.
+/// Crashes a worker at a fault point, starts a fresh one and checks that one row results.
 async fn crash_and_restart(name: &str, fault: &str) {
     let mut stack = Stack::start(name).await;
     stack.install_plugin("foreign-object");

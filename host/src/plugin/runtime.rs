@@ -61,7 +61,7 @@ impl Default for Limits {
     }
 }
 
-/// Why a plugin call produced no usable result.
+/// A plugin call that produced no usable result.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PluginError {
     #[error("plugin exceeded its CPU deadline of {deadline_ms} ms (RFO_PLUGIN_DEADLINE_MS)")]
@@ -374,7 +374,7 @@ fn describe_detect_error(error: &DetectError) -> String {
     }
 }
 
-/// Checks the count, boxes and scores of a plugin's answer.
+/// Checks the count, boxes and scores of a plugin's result.
 fn validate(
     detections: &[WitDetection],
     image: &WitImage,

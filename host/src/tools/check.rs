@@ -1,7 +1,7 @@
 //! `rfo plugin check`: the conformance suite a plugin must pass before operators deploy it.
 //!
 //! Every case runs on a fresh instance under the same limits as the worker. The suite uses
-//! synthetic images, so it needs no files or servers: a plugin's own answer of "I cannot handle
+//! synthetic images, so it needs no files or servers: a plugin's own result of "I cannot handle
 //! this image" (a `detect-error`) passes where a case allows it, but a trap never does.
 
 use std::path::Path;
@@ -57,7 +57,7 @@ struct Suite<'a> {
     limits: &'a Limits,
 }
 
-/// What a case accepts from `detect`.
+/// The outcomes a case accepts from `detect`.
 #[derive(Clone, Copy)]
 enum Expect {
     /// Valid detections.
@@ -252,7 +252,7 @@ fn check_labels(found: &[WitDetection], info: Option<&PluginInfo>) -> Result<(),
     }
 }
 
-/// A synthetic radiograph: a soft gradient for anatomy with a few small dense squares for metal.
+/// Builds a synthetic radiograph: a soft gradient for anatomy with a few small dense squares for metal.
 fn scene(width: u32, height: u32, bit_depth: u8, channels: u8) -> WitImage {
     let bytes_per_sample = usize::from(bit_depth / 8);
     let mut pixels = Vec::with_capacity(

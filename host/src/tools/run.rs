@@ -9,7 +9,7 @@ use crate::imaging::{self, BitDepth, DecodeLimits, OverlayBox};
 use crate::plugin::runtime::WitImage;
 use crate::plugin::{Limits, PluginRuntime};
 
-/// What to run and where to write the result.
+/// Options of `rfo plugin run`.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub plugin: PathBuf,

@@ -19,7 +19,7 @@ use crate::imaging::{self, BitDepth, DecodeLimits, OverlayBox, Radiograph};
 use crate::plugin::runtime::{WitDetection, WitImage};
 use crate::plugin::{LoadedPlugin, Registry};
 
-/// What the worker needs to run jobs.
+/// Clients and settings shared by every job on a worker.
 pub struct JobContext {
     pub pool: Pool,
     pub s3: aws_sdk_s3::Client,
@@ -32,7 +32,7 @@ pub struct JobContext {
     pub fault: Option<FaultPoint>,
 }
 
-/// How a job ended.
+/// The final state of a job.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Done {

@@ -2,7 +2,7 @@
 //!
 //! - [`job`]: the stages of one job and how its errors are sorted.
 //! - [`offsets`]: which offset may be committed while jobs finish out of order.
-//! - [`presence`]: tells PostgreSQL which plugins this worker has loaded.
+//! - [`presence`]: publishes the plugins this worker has loaded to PostgreSQL.
 //!
 //! Delivery is at least once: an offset is committed only after the job's row is final, so a
 //! crash at any point makes the job run again, and every write is keyed by the job id so the
@@ -28,7 +28,7 @@ use crate::plugin::{PluginRuntime, Registry};
 use job::{JobContext, Outcome};
 use offsets::OffsetTracker;
 
-/// Longest wait between retries of a job whose dependency is down.
+/// Maximum wait between retries of a job whose dependency is down.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
 /// Consumer callbacks: log rebalances and forget revoked partitions' offsets.

@@ -1,4 +1,4 @@
-//! Tells PostgreSQL which plugins this worker has loaded.
+//! Publishes the plugins this worker has loaded to PostgreSQL.
 //!
 //! The list is rewritten whenever the registry changes and on a heartbeat, so the API can list
 //! the plugins of live workers and reject jobs that name a plugin none of them has.

@@ -41,7 +41,7 @@ fn stack_var(name: &str) -> String {
     })
 }
 
-/// The repository root.
+/// Returns the repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -49,12 +49,12 @@ pub fn repo_root() -> PathBuf {
         .to_owned()
 }
 
-/// A radiograph from `examples/radiographs`.
+/// Returns the path of a radiograph in `examples/radiographs`.
 pub fn example(name: &str) -> PathBuf {
     repo_root().join("examples/radiographs").join(name)
 }
 
-/// A built plugin from `target/plugins` (`testing/NAME` for the hostile ones).
+/// Returns the path of a built plugin in `target/plugins` (`testing/NAME` for the hostile ones).
 pub fn built_plugin(name: &str) -> PathBuf {
     let dir = std::env::var("RFO_TEST_PLUGINS")
         .map(PathBuf::from)
@@ -242,7 +242,7 @@ impl Stack {
         object.body.collect().await.unwrap().into_bytes().to_vec()
     }
 
-    /// POSTs a raw body to `/submit`; returns the status and the JSON answer.
+    /// POSTs a raw body to `/submit`; returns the status and the JSON body.
     pub async fn submit_raw(&self, body: &str) -> (u16, Value) {
         let response = self
             .http
@@ -256,7 +256,7 @@ impl Stack {
         (status, response.json().await.unwrap())
     }
 
-    /// Submits a job and returns its id; panics unless the API answers 202.
+    /// Submits a job and returns its id; panics unless the status is 202.
     pub async fn submit(&self, image_key: &str, plugin: Option<&str>) -> Uuid {
         let body = serde_json::json!({ "image_key": image_key, "plugin": plugin }).to_string();
         let (status, answer) = self.submit_raw(&body).await;
@@ -298,7 +298,7 @@ impl Stack {
         }
     }
 
-    /// A pool on this stack's database, for checks the API does not expose.
+    /// Opens a pool on this stack's database, for checks the API does not expose.
     pub fn pool(&self) -> deadpool_postgres::Pool {
         rfo_common::db::DbConfig::from_env(&as_env(&self.env))
             .unwrap()
