@@ -69,6 +69,29 @@ fn half_written_file_is_rejected_and_old_version_keeps_serving() {
 }
 
 #[test]
+fn failing_self_test_is_rejected_and_old_version_keeps_serving() {
+    let dir = TempDir::new("rfo-self-test");
+    let path = copy_into(dir.path(), "template", "template.wasm");
+    let lenient = registry();
+    lenient.load_file(&path).unwrap();
+
+    // With a cap of zero detections, the template's one box on the self-test image fails it.
+    let strict = Registry::new(
+        lenient.runtime().clone(),
+        Limits {
+            max_detections: 0,
+            ..*lenient.limits()
+        },
+        "template".into(),
+    );
+    let err = strict.load_file(&path).unwrap_err();
+    assert!(matches!(err, LoadError::SelfTest { .. }), "{err}");
+    assert!(err.to_string().contains("RFO_MAX_DETECTIONS"), "{err}");
+    assert!(strict.resolve(None).is_err());
+    assert!(lenient.resolve(Some("template")).is_ok());
+}
+
+#[test]
 fn unload_keeps_running_job_copy() {
     let registry = registry();
     let dir = TempDir::new("rfo-unload");

@@ -252,7 +252,8 @@ fn check_labels(found: &[WitDetection], info: Option<&PluginInfo>) -> Result<(),
     }
 }
 
-/// Builds a synthetic radiograph: a soft gradient for anatomy with a few small dense squares for metal.
+/// Builds a synthetic radiograph: a soft gradient for anatomy with a few small dense squares for
+/// metal.
 fn scene(width: u32, height: u32, bit_depth: u8, channels: u8) -> WitImage {
     let bytes_per_sample = usize::from(bit_depth / 8);
     let mut pixels = Vec::with_capacity(
