@@ -41,6 +41,7 @@ port_is_free() {
     python3 -c 'import socket, sys
 s = socket.socket()
 try:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:
     sys.exit(1)' "$1"

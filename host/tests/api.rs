@@ -18,6 +18,7 @@ async fn submit_rejects_invalid_requests() {
         ("{}", "image_key is missing"),
         (r#"{"image_key": ""}"#, "image_key is empty"),
         (r#"{"image_key": 42}"#, "must be a string"),
+        (r#"{"image_key": "a\u0000b"}"#, "control character"),
     ];
     for (body, expected) in cases {
         let (status, answer) = stack.submit_raw(body).await;
@@ -56,16 +57,24 @@ async fn unknown_job_id_answers_404_and_bad_id_400() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn submit_naming_unknown_plugin_lists_available() {
-    let stack = Stack::start("unknown-plugin").await;
+async fn submit_naming_plugin_without_workers_is_503() {
+    let stack = Stack::start("no-workers").await;
     let (status, answer) = stack
         .submit_raw(r#"{"image_key": "a.png", "plugin": "x-ray-vision"}"#)
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 503, "{answer}");
     let message = answer["error"].as_str().unwrap();
+    assert!(message.contains("no worker is running"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_path_answers_json_404() {
+    let stack = Stack::start("unknown-path").await;
+    let (status, body) = stack.get_json("/nowhere").await;
+    assert_eq!(status, 404);
     assert!(
-        message.contains("x-ray-vision") && message.contains("available plugins"),
-        "{message}"
+        body["error"].as_str().unwrap().contains("/nowhere"),
+        "{body}"
     );
 }
 

@@ -1096,3 +1096,17 @@ fn sample_timings() {
         );
     }
 }
+
+#[test]
+fn truncated_jpeg_is_invalid() {
+    let image = image::GrayImage::from_fn(64, 64, |x, y| Luma([((x * 3 + y * 5) % 256) as u8]));
+    let mut jpeg = Vec::new();
+    DynamicImage::ImageLuma8(image)
+        .write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg)
+        .unwrap();
+    let cut = &jpeg[..jpeg.len() * 2 / 3];
+
+    let err = decode(cut, &DecodeLimits::default()).unwrap_err();
+    assert!(err.to_string().contains("end-of-image marker"), "{err}");
+    assert!(decode(&jpeg, &DecodeLimits::default()).is_ok());
+}

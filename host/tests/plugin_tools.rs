@@ -92,6 +92,22 @@ fn failing_self_test_is_rejected_and_old_version_keeps_serving() {
 }
 
 #[test]
+fn special_files_are_rejected_without_reading() {
+    let registry = registry();
+    let dir = TempDir::new("rfo-special");
+    let fifo = dir.path().join("pipe.wasm");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let zero = dir.path().join("zero.wasm");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+
+    for path in [fifo, zero] {
+        let err = registry.load_file(&path).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
+}
+
+#[test]
 fn unload_keeps_running_job_copy() {
     let registry = registry();
     let dir = TempDir::new("rfo-unload");
@@ -198,6 +214,16 @@ fn folder_watch_swaps_and_unloads() {
     wait_until(
         || registry.resolve(Some("anatomy")).is_ok(),
         "anatomy loaded",
+    );
+
+    // Loading reads the file; that read must not count as a change and start a reload loop.
+    let changes = registry.subscribe();
+    let seen = *changes.borrow();
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        *changes.borrow(),
+        seen,
+        "the watcher reloaded an unchanged file"
     );
 
     std::fs::remove_file(dir.path().join("anatomy.wasm")).unwrap();

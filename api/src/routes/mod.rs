@@ -19,6 +19,14 @@ use crate::AppState;
 /// Largest request body accepted; a job request is a few hundred bytes.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
+async fn not_found(uri: axum::http::Uri) -> crate::error::ApiError {
+    crate::error::ApiError::NotFound(format!(
+        "no endpoint at {}; rfo serves POST /submit, GET /recent, GET /jobs/{{id}}, GET /plugins \
+         and GET /health",
+        uri.path()
+    ))
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/submit", post(submit::submit))
@@ -26,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}", get(jobs::job))
         .route("/plugins", get(plugins::plugins))
         .route("/health", get(health::health))
+        .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

@@ -101,6 +101,12 @@ fn parse_request(body: &[u8]) -> Result<SubmitRequest, ApiError> {
             "image_key is empty; {EXAMPLE}"
         )));
     }
+    if let Some(c) = image_key.chars().find(|c| c.is_control()) {
+        return Err(ApiError::BadRequest(format!(
+            "image_key contains the control character {:?}; use printable characters only",
+            c
+        )));
+    }
     if image_key.len() > MAX_KEY_BYTES {
         return Err(ApiError::BadRequest(format!(
             "image_key is {} bytes long; S3 keys are at most {MAX_KEY_BYTES} bytes",
@@ -128,11 +134,14 @@ async fn check_plugin_available(state: &AppState, plugin: &str) -> Result<(), Ap
     }
     let mut names: Vec<&str> = available.iter().map(|p| p.name.as_str()).collect();
     names.dedup();
-    let list = if names.is_empty() {
-        "none: no worker is running".to_owned()
-    } else {
-        names.join(", ")
-    };
+    if names.is_empty() {
+        // No live worker is a passing state of the service, not a fault in the request.
+        return Err(ApiError::Unavailable(format!(
+            "no worker is running, so plugin {plugin:?} cannot be checked; retry later or submit \
+             without \"plugin\" to queue the job for the default plugin"
+        )));
+    }
+    let list = names.join(", ");
     Err(ApiError::BadRequest(format!(
         "no running worker has plugin {plugin:?}; available plugins: {list}"
     )))
@@ -166,6 +175,12 @@ mod tests {
         assert!(error_text(r#"{"image_key": "  "}"#).contains("image_key is empty"));
         assert!(error_text(r#"{"image_key": 7}"#).contains("must be a string"));
         assert!(error_text("[1]").contains("JSON object"));
+    }
+
+    #[test]
+    fn rejects_control_characters_in_key() {
+        assert!(error_text("{\"image_key\": \"a\\u0000b\"}").contains("control character"));
+        assert!(error_text("{\"image_key\": \"a\\nb\"}").contains("control character"));
     }
 
     #[test]

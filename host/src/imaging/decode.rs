@@ -33,6 +33,15 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Radiograph, DecodeE
             .map_err(|e| image_error(SourceFormat::Png, "failed to read the PNG header", e))?;
         decode_raster(decoder, SourceFormat::Png, limits)
     } else if bytes.starts_with(JPEG_SOI) {
+        // The JPEG decoder fills a cut-off scan with grey and reports success, so a file that
+        // lost its tail would pass for a whole radiograph. Require the end-of-image marker.
+        let end = bytes.len() - bytes.iter().rev().take_while(|&&b| b == 0).count();
+        if !bytes[..end].ends_with(&[0xFF, 0xD9]) {
+            return Err(DecodeError::invalid(
+                SourceFormat::Jpeg,
+                "the end-of-image marker is missing, so the file is truncated",
+            ));
+        }
         let decoder = JpegDecoder::new(Cursor::new(bytes))
             .map_err(|e| image_error(SourceFormat::Jpeg, "failed to read the JPEG header", e))?;
         decode_raster(decoder, SourceFormat::Jpeg, limits)

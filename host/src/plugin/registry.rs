@@ -41,6 +41,44 @@ pub enum LoadError {
     Invalid { path: PathBuf, reason: String },
     #[error("{path} failed its self-test: {reason}")]
     SelfTest { path: PathBuf, reason: String },
+    /// The file is the component already serving from this path; nothing to do.
+    #[error("{path} is already loaded")]
+    Unchanged { path: PathBuf },
+}
+
+/// Largest plugin file read; the Python plugin, with its interpreter, is about 18 MiB.
+pub const MAX_PLUGIN_BYTES: u64 = 256 << 20;
+
+enum ReadError {
+    Io(std::io::Error),
+    Invalid(String),
+}
+
+/// Reads a plugin file, rejecting anything but a regular file of at most [`MAX_PLUGIN_BYTES`]
+/// (a FIFO would block the reader and `/dev/zero` would never end).
+fn read_component(path: &Path) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+
+    let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
+    if !meta.is_file() {
+        return Err(ReadError::Invalid("it is not a regular file".to_owned()));
+    }
+    if meta.len() > MAX_PLUGIN_BYTES {
+        return Err(ReadError::Invalid(format!(
+            "it is {} bytes, more than the {MAX_PLUGIN_BYTES}-byte limit for plugins",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_PLUGIN_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > MAX_PLUGIN_BYTES {
+        return Err(ReadError::Invalid(
+            "it grew past the plugin size limit while being read".to_owned(),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// What `load_file` did.
@@ -139,15 +177,23 @@ impl Registry {
     /// Compiles, checks and swaps in the component at `path`.
     pub fn load_file(&self, path: &Path) -> Result<Loaded, LoadError> {
         let started = Instant::now();
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let sha256 = hex::encode(Sha256::digest(&bytes));
         let invalid = |reason: String| LoadError::Invalid {
             path: path.to_owned(),
             reason,
         };
+        let bytes = read_component(path).map_err(|source| match source {
+            ReadError::Io(source) => LoadError::Read {
+                path: path.to_owned(),
+                source,
+            },
+            ReadError::Invalid(reason) => invalid(reason),
+        })?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        if self.serves(path, &sha256) {
+            return Err(LoadError::Unchanged {
+                path: path.to_owned(),
+            });
+        }
 
         let compiled = self.runtime.compile(&bytes).map_err(invalid)?;
         let info = self
@@ -178,6 +224,18 @@ impl Registry {
             replaced,
             millis: started.elapsed().as_secs_f64() * 1e3,
         })
+    }
+
+    /// Whether the plugin loaded from `path` is the component with this hash.
+    fn serves(&self, path: &Path, sha256: &str) -> bool {
+        let files = self.files.lock().expect("registry lock is never poisoned");
+        let Some(name) = files.get(path) else {
+            return false;
+        };
+        self.plugins
+            .load()
+            .get(name)
+            .is_some_and(|p| p.sha256 == sha256 && p.path == path)
     }
 
     /// Unloads the plugin that `path` provided; returns its name. Running jobs keep their copy.

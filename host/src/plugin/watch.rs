@@ -14,9 +14,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use notify::{RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode, Watcher};
 
-use super::registry::{Registry, is_plugin_file};
+use super::registry::{LoadError, Registry, is_plugin_file};
 
 /// How long a path must be quiet before it is loaded.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -43,8 +44,17 @@ pub fn spawn(registry: Arc<Registry>, dir: &Path) -> notify::Result<WatchHandle>
     let mut watcher =
         notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
             Ok(event) => {
-                for path in event.paths {
-                    let _ = events_tx.send(path);
+                // Opening and reading a file (the loader does both) is not a change; a finished
+                // write is.
+                let relevant = match event.kind {
+                    EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+                    EventKind::Access(_) => false,
+                    _ => true,
+                };
+                if relevant {
+                    for path in event.paths {
+                        let _ = events_tx.send(path);
+                    }
                 }
             }
             Err(error) => tracing::warn!(%error, "plugin folder watch reported an error"),
@@ -116,7 +126,10 @@ fn apply_change(registry: &Registry, path: &Path) -> bool {
             file = %path.display(),
             "plugin loaded"
         ),
-        Err(error) => tracing::warn!(%error, "plugin rejected; the previous version keeps serving"),
+        Err(LoadError::Unchanged { .. }) => {}
+        Err(error) => {
+            tracing::warn!(%error, "plugin rejected; any version loaded before keeps serving")
+        }
     }
     true
 }

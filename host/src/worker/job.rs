@@ -50,13 +50,29 @@ pub enum Outcome {
 
 /// A dependency was unreachable; retry the job later.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Transient(pub String);
+pub enum Transient {
+    /// S3 failed in a way that may pass (a timeout, a 5xx answer, a dropped connection).
+    #[error("{0}")]
+    Storage(String),
+    /// PostgreSQL is unreachable, so not even a failure can be recorded.
+    #[error("{0}")]
+    Database(String),
+}
 
 impl From<rfo_common::db::DbError> for Transient {
     fn from(error: rfo_common::db::DbError) -> Self {
-        Self(error.to_string())
+        Self::Database(error.to_string())
     }
+}
+
+/// Records a job as failed after its retries ran out.
+pub async fn give_up(
+    ctx: &JobContext,
+    message: &JobMessage,
+    reason: &str,
+) -> Result<(), Transient> {
+    job_rows::finish_failed(&ctx.pool, message.job_id, None, reason).await?;
+    Ok(())
 }
 
 /// A permanent failure, with the plugin that was chosen if it got that far.
@@ -152,7 +168,7 @@ async fn process(ctx: &JobContext, message: &JobMessage) -> Result<Outcome, Step
     let image_key = message.image_key.clone();
     let radiograph = blocking(move || imaging::decode(&bytes, &limits))
         .await?
-        .map_err(|e| with_plugin(format!("failed to decode {image_key}: {e}")))?;
+        .map_err(|e| with_plugin(format!("failed to decode {image_key}: {}", error_chain(&e))))?;
     timings.decode = elapsed_ms(clock);
 
     let clock = Instant::now();
@@ -224,7 +240,21 @@ async fn fetch(ctx: &JobContext, key: &str) -> Result<Vec<u8>, StepError> {
                     ctx.input_bucket
                 ))));
             }
-            return Err(StepError::Transient(Transient(format!(
+            // Other 4xx answers (403 AccessDenied, 400 for a key the server cannot take) will
+            // not change on a retry.
+            let status = error.raw_response().map(|r| r.status().as_u16());
+            if let Some(status @ 400..=499) = status {
+                let code = error
+                    .as_service_error()
+                    .and_then(|e| aws_sdk_s3::error::ProvideErrorMetadata::code(e))
+                    .unwrap_or("no error code");
+                return Err(StepError::Failed(Failure::new(format!(
+                    "S3 rejected reading {key:?} from bucket {:?} with HTTP {status} ({code}); \
+                     check the key and the worker's permissions",
+                    ctx.input_bucket
+                ))));
+            }
+            return Err(StepError::Transient(Transient::Storage(format!(
                 "failed to read {key:?} from bucket {:?}: {}",
                 ctx.input_bucket,
                 aws_sdk_s3::error::DisplayErrorContext(&error)
@@ -238,10 +268,11 @@ async fn fetch(ctx: &JobContext, key: &str) -> Result<Vec<u8>, StepError> {
             ctx.max_image_bytes
         ))));
     }
-    let body =
-        output.body.collect().await.map_err(|e| {
-            StepError::Transient(Transient(format!("failed to download {key:?}: {e}")))
-        })?;
+    let body = output.body.collect().await.map_err(|e| {
+        StepError::Transient(Transient::Storage(format!(
+            "failed to download {key:?}: {e}"
+        )))
+    })?;
     Ok(body.into_bytes().to_vec())
 }
 
@@ -255,7 +286,7 @@ async fn store(ctx: &JobContext, key: &str, png: Vec<u8>) -> Result<(), StepErro
         .send()
         .await
         .map_err(|e| {
-            StepError::Transient(Transient(format!(
+            StepError::Transient(Transient::Storage(format!(
                 "failed to write overlay {key:?} to bucket {:?}: {}",
                 ctx.output_bucket,
                 aws_sdk_s3::error::DisplayErrorContext(&e)
@@ -350,6 +381,21 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| StepError::Failed(Failure::new(format!("job step crashed: {e}"))))
+}
+
+/// Formats an error with its sources, which `Display` alone leaves out.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn elapsed_ms(since: Instant) -> f64 {

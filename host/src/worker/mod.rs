@@ -24,12 +24,17 @@ use tokio::sync::Semaphore;
 
 use crate::config::WorkerConfig;
 use crate::imaging::DecodeLimits;
+use crate::plugin::registry::LoadError;
 use crate::plugin::{PluginRuntime, Registry};
-use job::{JobContext, Outcome};
+use job::{JobContext, Outcome, Transient};
 use offsets::OffsetTracker;
 
 /// Maximum wait between retries of a job whose dependency is down.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// Attempts at a job whose S3 reads or writes keep failing before it is recorded as failed;
+/// with the backoff above they span about 4 s.
+const MAX_STORAGE_ATTEMPTS: u32 = 5;
 
 /// Consumer callbacks: log rebalances and forget revoked partitions' offsets.
 struct WorkerContext {
@@ -151,18 +156,20 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
 
 async fn load_plugins(registry: &Registry, config: &WorkerConfig) -> anyhow::Result<()> {
     let dir = config.plugin_dir.clone();
-    std::fs::create_dir_all(&dir).with_context(|| {
-        format!(
-            "failed to create plugin folder {} (RFO_PLUGIN_DIR)",
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "plugin folder {} (RFO_PLUGIN_DIR) does not exist or is not a folder; create it and \
+             put plugin .wasm files in it",
             dir.display()
-        )
-    })?;
+        );
+    }
     let results = tokio::task::block_in_place(|| registry.load_dir(&dir))
         .with_context(|| format!("failed to list plugin folder {}", dir.display()))?;
     for (path, result) in results {
         match result {
             Ok(loaded) => tracing::info!(plugin = %loaded.name, version = %loaded.version,
                 sha256 = %loaded.sha256, file = %path.display(), "plugin loaded"),
+            Err(LoadError::Unchanged { .. }) => {}
             Err(error) => tracing::warn!(%error, "plugin rejected"),
         }
     }
@@ -246,13 +253,31 @@ async fn handle(
     };
 
     let mut delay = Duration::from_millis(250);
+    let mut storage_failures = 0;
     loop {
         match job::run(ctx, &message).await {
             Ok(outcome) => {
                 log_outcome(&message, &outcome);
                 return true;
             }
+            Err(Transient::Storage(error)) if storage_failures + 1 >= MAX_STORAGE_ATTEMPTS => {
+                // S3 errors that persist fail the job, so that one bad object cannot hold a job
+                // slot for ever. PostgreSQL errors keep retrying: without the database not even
+                // the failure could be recorded.
+                let reason = format!("S3 failed {MAX_STORAGE_ATTEMPTS} times: {error}");
+                match job::give_up(ctx, &message, &reason).await {
+                    Ok(()) => {
+                        log_outcome(&message, &Outcome::Failed { reason });
+                        return true;
+                    }
+                    Err(db_error) => tracing::warn!(job_id = %message.job_id, error = %db_error,
+                        "failed to record the job as failed; retrying"),
+                }
+            }
             Err(error) => {
+                if matches!(error, Transient::Storage(_)) {
+                    storage_failures += 1;
+                }
                 tracing::warn!(job_id = %message.job_id, %error, retry_in_ms = delay.as_millis() as u64,
                     "job hit an unavailable dependency; retrying");
             }
