@@ -14,7 +14,8 @@ fi
 
 "$RFO_ROOT/scripts/setup.sh"
 "$RFO_ROOT/plugins/build.sh" --no-python
-export RFO_TEST_PLUGINS="${CARGO_TARGET_DIR:-$RFO_ROOT/target}/plugins"
+# plugins/build.sh always writes to <repo>/target/plugins, whatever CARGO_TARGET_DIR says.
+export RFO_TEST_PLUGINS="$RFO_ROOT/target/plugins"
 
 run_bench() {
     log "cargo test --release -p rfo-host --test $1 -- --ignored --nocapture"

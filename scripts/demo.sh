@@ -129,7 +129,10 @@ source "$RFO_STATE_DIR/stack.env"
 
 bin="$(binary_dir)"
 start_service api rfo-api "$bin/rfo-api" && started_api=true
-worker_log_start="$(wc -l <"$RFO_LOG_DIR/worker.log" 2>/dev/null || echo 0)"
+worker_log_start=0
+if [[ -f "$RFO_LOG_DIR/worker.log" ]]; then
+    worker_log_start="$(wc -l <"$RFO_LOG_DIR/worker.log")"
+fi
 start_service worker "rfo worker" "$bin/rfo" worker && started_worker=true
 wait_for_health "$RFO_API_URL/health"
 log "rfo-api healthy at $RFO_API_URL"

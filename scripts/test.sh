@@ -38,5 +38,9 @@ plugins_status=0
 log "cargo test in plugins/"
 (cd "$RFO_ROOT/plugins" && cargo test --no-fail-fast) || plugins_status=$?
 
-log "workspace tests exited with $workspace_status, plugin tests with $plugins_status"
-((workspace_status == 0 && plugins_status == 0))
+python_status=0
+log "python3 -m unittest in plugins/python/exposure/"
+(cd "$RFO_ROOT/plugins/python/exposure" && python3 -m unittest -v test_app) || python_status=$?
+
+log "workspace tests exited with $workspace_status, plugin tests with $plugins_status, Python plugin tests with $python_status"
+((workspace_status == 0 && plugins_status == 0 && python_status == 0))

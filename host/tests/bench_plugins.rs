@@ -73,7 +73,7 @@ fn bench_swaps_rss_and_latency() {
     let rss_start = rss_mib();
     let mut load_ms = Vec::new();
     for i in 0..1_000 {
-        std::fs::write(&live, &versions[i % 2]).unwrap();
+        std::fs::write(&live, &versions[(i + 1) % 2]).unwrap();
         let clock = Instant::now();
         registry.load_file(&live).unwrap();
         load_ms.push(clock.elapsed().as_secs_f64() * 1e3);
@@ -94,10 +94,10 @@ fn bench_swaps_rss_and_latency() {
     let _watch = rfo_host::plugin::watch::spawn(registry.clone(), dir.path()).unwrap();
     let mut landing_ms = Vec::new();
     for i in 0..20 {
-        let bytes = &versions[i % 2];
+        let bytes = &versions[(i + 1) % 2];
         let staged = dir.path().join(".versioned.wasm.new");
         std::fs::write(&staged, bytes).unwrap();
-        let expected = if i % 2 == 0 { "1.0.0" } else { "2.0.0" };
+        let expected = if (i + 1) % 2 == 0 { "1.0.0" } else { "2.0.0" };
         let clock = Instant::now();
         std::fs::rename(&staged, &live).unwrap();
         while registry
