@@ -19,6 +19,7 @@ async fn submit_rejects_invalid_requests() {
         (r#"{"image_key": ""}"#, "image_key is empty"),
         (r#"{"image_key": 42}"#, "must be a string"),
         (r#"{"image_key": "a\u0000b"}"#, "control character"),
+        (r#"{"image_key": "a.png", "plugn": "anatomy"}"#, "unknown field"),
     ];
     for (body, expected) in cases {
         let (status, answer) = stack.submit_raw(body).await;
@@ -168,4 +169,13 @@ async fn health_names_postgresql_when_it_is_down() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 503);
     task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_body_answers_json_413() {
+    let stack = Stack::start("big-body").await;
+    let body = format!(r#"{{"image_key": "{}"}}"#, "k".repeat(70 * 1024));
+    let (status, answer) = stack.submit_raw(&body).await;
+    assert_eq!(status, 413, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("length limit"), "{answer}");
 }

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use chrono::Utc;
 use rfo_common::db;
@@ -27,8 +28,9 @@ struct SubmitRequest {
 /// acknowledged it, so that an accepted job is never lost.
 pub async fn submit(
     State(state): State<AppState>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = body.map_err(|rejection| ApiError::TooLarge(rejection.body_text()))?;
     let request = parse_request(&body)?;
     if let Some(plugin) = &request.plugin {
         check_plugin_available(&state, plugin).await?;
@@ -82,6 +84,15 @@ fn parse_request(body: &[u8]) -> Result<SubmitRequest, ApiError> {
             "request body must be a JSON object; {EXAMPLE}"
         )));
     };
+    // A misspelt field (say "plugn") would otherwise silently run the default plugin.
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !["image_key", "plugin"].contains(&k.as_str()))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "unknown field {unknown:?}; the accepted fields are image_key and plugin"
+        )));
+    }
 
     let image_key = match fields.get("image_key") {
         None | Some(Value::Null) => {
@@ -181,6 +192,12 @@ mod tests {
     fn rejects_control_characters_in_key() {
         assert!(error_text("{\"image_key\": \"a\\u0000b\"}").contains("control character"));
         assert!(error_text("{\"image_key\": \"a\\nb\"}").contains("control character"));
+    }
+
+    #[test]
+    fn rejects_unknown_fields() {
+        let text = error_text(r#"{"image_key": "a.png", "plugn": "x"}"#);
+        assert!(text.contains("unknown field \"plugn\""), "{text}");
     }
 
     #[test]

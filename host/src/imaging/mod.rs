@@ -132,7 +132,7 @@ pub enum DecodeError {
 
     #[error(
         "{format} image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels \
-         set by DecodeLimits::max_pixels"
+         (RFO_MAX_PIXELS in the worker)"
     )]
     TooLarge {
         format: SourceFormat,
