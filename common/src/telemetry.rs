@@ -9,7 +9,10 @@ use tracing_subscriber::EnvFilter;
 
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("info,wasmtime=warn,cranelift=warn,aws_config=warn,aws_smithy_runtime=warn")
+        EnvFilter::new(
+            "info,wasmtime=warn,cranelift=warn,aws_config=warn,aws_smithy_runtime=warn,jpeg2k=warn,\
+             refinery_core=warn,tokio_postgres=warn",
+        )
     });
     let json = std::env::var("RFO_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()

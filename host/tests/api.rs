@@ -19,7 +19,10 @@ async fn submit_rejects_invalid_requests() {
         (r#"{"image_key": ""}"#, "image_key is empty"),
         (r#"{"image_key": 42}"#, "must be a string"),
         (r#"{"image_key": "a\u0000b"}"#, "control character"),
-        (r#"{"image_key": "a.png", "plugn": "anatomy"}"#, "unknown field"),
+        (
+            r#"{"image_key": "a.png", "plugn": "anatomy"}"#,
+            "unknown field",
+        ),
     ];
     for (body, expected) in cases {
         let (status, answer) = stack.submit_raw(body).await;
@@ -177,5 +180,8 @@ async fn oversized_body_answers_json_413() {
     let body = format!(r#"{{"image_key": "{}"}}"#, "k".repeat(70 * 1024));
     let (status, answer) = stack.submit_raw(&body).await;
     assert_eq!(status, 413, "{answer}");
-    assert!(answer["error"].as_str().unwrap().contains("length limit"), "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("length limit"),
+        "{answer}"
+    );
 }
