@@ -59,18 +59,7 @@ async fn submitted_radiograph_becomes_done_row_with_overlay() {
     );
 
     // The top-left corner of every box is drawn in that box's colour.
-    let boxes: Vec<OverlayBox<'_>> = job
-        .detections
-        .iter()
-        .map(|d| OverlayBox {
-            x: d.region.x,
-            y: d.region.y,
-            width: d.region.width,
-            height: d.region.height,
-            label: &d.label,
-            score: d.score,
-        })
-        .collect();
+    let boxes: Vec<OverlayBox<'_>> = job.detections.iter().map(OverlayBox::from).collect();
     let colors = imaging::box_colors(&boxes);
     for (b, color) in boxes.iter().zip(colors) {
         let pixel = overlay.get_pixel(b.x, b.y + b.height - 1).0;

@@ -18,6 +18,19 @@ pub struct OverlayBox<'a> {
     pub score: f32,
 }
 
+impl<'a> From<&'a rfo_common::job::Detection> for OverlayBox<'a> {
+    fn from(detection: &'a rfo_common::job::Detection) -> Self {
+        OverlayBox {
+            x: detection.region.x,
+            y: detection.region.y,
+            width: detection.region.width,
+            height: detection.region.height,
+            label: &detection.label,
+            score: detection.score,
+        }
+    }
+}
+
 /// Error from [`draw_overlay`], [`encode_png`] and [`render_overlay`].
 #[derive(Debug, thiserror::Error)]
 pub enum OverlayError {

@@ -32,6 +32,21 @@ pub use bindings::exports::rfo::detector::plugin::{
 };
 use bindings::{Detector, DetectorPre};
 
+impl From<WitDetection> for rfo_common::job::Detection {
+    fn from(found: WitDetection) -> Self {
+        rfo_common::job::Detection {
+            label: found.label,
+            score: found.score,
+            region: rfo_common::job::Region {
+                x: found.region.x,
+                y: found.region.y,
+                width: found.region.width,
+                height: found.region.height,
+            },
+        }
+    }
+}
+
 /// How often the engine's epoch advances; deadlines are whole multiples of it.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 

@@ -5,6 +5,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
+use rfo_common::job::Detection;
+
 use crate::imaging::{self, BitDepth, DecodeLimits, OverlayBox};
 use crate::plugin::runtime::WitImage;
 use crate::plugin::{Limits, PluginRuntime};
@@ -86,17 +88,8 @@ pub fn run(options: &RunOptions) -> anyhow::Result<()> {
     }
 
     if let Some(output) = &options.output {
-        let boxes: Vec<OverlayBox<'_>> = detections
-            .iter()
-            .map(|d| OverlayBox {
-                x: d.region.x,
-                y: d.region.y,
-                width: d.region.width,
-                height: d.region.height,
-                label: &d.label,
-                score: d.score,
-            })
-            .collect();
+        let found: Vec<Detection> = detections.into_iter().map(Detection::from).collect();
+        let boxes: Vec<OverlayBox<'_>> = found.iter().map(OverlayBox::from).collect();
         let clock = Instant::now();
         let png = imaging::render_overlay(&radiograph, &boxes)?;
         std::fs::write(output, &png)

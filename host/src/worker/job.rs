@@ -11,12 +11,12 @@ use std::time::Instant;
 use aws_sdk_s3::primitives::ByteStream;
 use deadpool_postgres::Pool;
 use rfo_common::db::jobs::{self as job_rows, Attempt, Finished};
-use rfo_common::job::{Detection, JobMessage, PluginUse, Region, StageTimings, overlay_key};
+use rfo_common::job::{Detection, JobMessage, PluginUse, StageTimings, overlay_key};
 use uuid::Uuid;
 
 use crate::config::FaultPoint;
 use crate::imaging::{self, BitDepth, DecodeLimits, OverlayBox, Radiograph};
-use crate::plugin::runtime::{WitDetection, WitImage};
+use crate::plugin::runtime::WitImage;
 use crate::plugin::{LoadedPlugin, Registry};
 
 /// Clients and settings shared by every job on a worker.
@@ -321,23 +321,10 @@ async fn detect(
             .runtime()
             .detect(&plugin.compiled, &image, registry.limits());
         radiograph.pixels = image.pixels;
-        let detections = result.map(|found| found.into_iter().map(to_detection).collect());
+        let detections = result.map(|found| found.into_iter().map(Detection::from).collect());
         (radiograph, detections)
     })
     .await
-}
-
-fn to_detection(found: WitDetection) -> Detection {
-    Detection {
-        label: found.label,
-        score: found.score,
-        region: Region {
-            x: found.region.x,
-            y: found.region.y,
-            width: found.region.width,
-            height: found.region.height,
-        },
-    }
 }
 
 type Drawn = Result<(Vec<u8>, f64, f64), imaging::OverlayError>;
@@ -347,17 +334,7 @@ async fn draw_overlay(
     detections: Vec<Detection>,
 ) -> Result<Drawn, StepError> {
     blocking(move || {
-        let boxes: Vec<OverlayBox<'_>> = detections
-            .iter()
-            .map(|d| OverlayBox {
-                x: d.region.x,
-                y: d.region.y,
-                width: d.region.width,
-                height: d.region.height,
-                label: &d.label,
-                score: d.score,
-            })
-            .collect();
+        let boxes: Vec<OverlayBox<'_>> = detections.iter().map(OverlayBox::from).collect();
         let clock = Instant::now();
         let canvas = imaging::draw_overlay(&radiograph, &boxes)?;
         let draw_ms = elapsed_ms(clock);
