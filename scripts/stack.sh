@@ -97,6 +97,7 @@ write_stack_env() {
         echo "export API_PORT=$api_port"
         echo "export RFO_API_URL=http://127.0.0.1:$api_port"
         echo "export RFO_PLUGIN_DIR=$PLUGIN_DIR"
+        echo "export RFO_COMPILE_CACHE_DIR=$RFO_STATE_DIR/compile-cache"
     } >"$STACK_ENV.tmp"
     mv "$STACK_ENV.tmp" "$STACK_ENV"
 }

@@ -26,6 +26,8 @@ pub struct WorkerConfig {
     pub s3: S3Config,
     /// `RFO_PLUGIN_DIR`, default `/var/lib/rfo/plugins`: the folder watched for `*.wasm`.
     pub plugin_dir: PathBuf,
+    /// `RFO_COMPILE_CACHE_DIR`, default unset: where compiled plugins are cached across restarts.
+    pub compile_cache_dir: Option<PathBuf>,
     /// `RFO_DEFAULT_PLUGIN`, default `foreign-object`: the plugin for jobs that name none.
     pub default_plugin: String,
     /// `RFO_CONCURRENCY`, default the number of CPUs: jobs in flight at once.
@@ -70,6 +72,7 @@ impl WorkerConfig {
             plugin_dir: optional(env, "RFO_PLUGIN_DIR")
                 .unwrap_or_else(|| "/var/lib/rfo/plugins".to_owned())
                 .into(),
+            compile_cache_dir: optional(env, "RFO_COMPILE_CACHE_DIR").map(PathBuf::from),
             default_plugin: optional(env, "RFO_DEFAULT_PLUGIN")
                 .unwrap_or_else(|| "foreign-object".to_owned()),
             concurrency: in_range("RFO_CONCURRENCY", concurrency, 1, 256)?,

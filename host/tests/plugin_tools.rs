@@ -324,3 +324,23 @@ fn python_plugin_processes_a_radiograph() {
     assert!(text.contains("plugin   exposure"), "{text}");
     assert!(output.exists());
 }
+
+#[test]
+fn compile_cache_stores_compiled_plugin() {
+    let cache = TempDir::new("rfo-compile-cache");
+    let bytes = std::fs::read(built_plugin("anatomy")).unwrap();
+    for _ in 0..2 {
+        let runtime = PluginRuntime::with_compile_cache(Some(cache.path())).unwrap();
+        runtime.compile(&bytes).unwrap();
+    }
+    let entries = walk_files(cache.path());
+    assert!(entries > 0, "the compile cache folder is empty");
+}
+
+fn walk_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .map(|path| if path.is_dir() { walk_files(&path) } else { 1 })
+        .sum()
+}

@@ -229,10 +229,25 @@ pub struct PluginRuntime {
 }
 
 impl PluginRuntime {
+    /// Builds a runtime that compiles every component from scratch.
     pub fn new() -> anyhow::Result<Self> {
+        Self::with_compile_cache(None)
+    }
+
+    /// Builds a runtime that keeps compiled code in `cache_dir`, so a restart loads a large
+    /// component (the Python plugin takes seconds to compile) without compiling it again.
+    pub fn with_compile_cache(cache_dir: Option<&std::path::Path>) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
+        if let Some(dir) = cache_dir {
+            let mut cache_config = wasmtime::CacheConfig::new();
+            cache_config.with_directory(dir);
+            let cache = wasmtime::Cache::new(cache_config).map_err(|e| {
+                anyhow::anyhow!("failed to open compile cache {}: {e}", dir.display())
+            })?;
+            config.cache(Some(cache));
+        }
         let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
 
         let mut linker = Linker::new(&engine);

@@ -92,7 +92,9 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
         .context("failed to prepare the database; check DB_HOST, DB_PORT, DB_USER and DB_PASS")?;
 
     let registry = Arc::new(Registry::new(
-        Arc::new(PluginRuntime::new()?),
+        Arc::new(PluginRuntime::with_compile_cache(
+            config.compile_cache_dir.as_deref(),
+        )?),
         config.limits,
         config.default_plugin.clone(),
     ));
@@ -201,7 +203,14 @@ async fn consume(
         let message = match message {
             Ok(message) => message,
             Err(error) => {
-                tracing::error!(%error, "failed to receive from Kafka; retrying in 1 s");
+                let missing_topic = error.rdkafka_error_code()
+                    == Some(rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition);
+                if missing_topic {
+                    // Normal until the first job is produced where topics are created on use.
+                    tracing::warn!(%error, "the jobs topic does not exist yet; retrying in 1 s");
+                } else {
+                    tracing::error!(%error, "failed to receive from Kafka; retrying in 1 s");
+                }
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
