@@ -857,7 +857,7 @@ fn overlay_draws_box_edges_in_color() {
 }
 
 #[test]
-fn overlay_label_above_or_inside_box() {
+fn overlay_label_above_or_below_box() {
     let image = grey_image(400, 400, 0);
     let boxes = [
         OverlayBox {
@@ -888,9 +888,14 @@ fn overlay_label_above_or_inside_box() {
         "bar above the first box"
     );
     assert_eq!(
-        overlay.get_pixel(250, 5).0,
+        overlay.get_pixel(300, 100).0,
         colors[1],
-        "bar inside the second box"
+        "bar below the second box, which touches the top edge"
+    );
+    assert_eq!(
+        overlay.get_pixel(300, 50).0,
+        [0, 0, 0],
+        "the inside of the second box stays uncovered"
     );
     let text_pixels = (50..150)
         .flat_map(|x| (190..200).map(move |y| (x, y)))

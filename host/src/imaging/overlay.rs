@@ -279,8 +279,9 @@ impl DrawnOverlay {
         self.fill_rect(x1.saturating_sub(t).max(x0), y0, x1, y1, color);
     }
 
-    /// Draws "label score" on a bar of the box colour: above the box, or just inside its top
-    /// edge when there is no room above, moved left if it would run past the right edge.
+    /// Draws "label score" on a bar of the box colour: above the box, below it when there is no
+    /// room above, inside its top edge when neither fits, moved left if it would run past the
+    /// right edge.
     fn draw_label(&mut self, overlay_box: &OverlayBox<'_>, color: [u8; 3], scale: u32) {
         if overlay_box.x >= self.width || overlay_box.y >= self.height {
             return;
@@ -291,9 +292,13 @@ impl DrawnOverlay {
         let bar_width = text.chars().count() as u64 * glyph + 2 * padding;
         let bar_height = glyph + 2 * padding;
 
+        // Below rather than inside, so that a label does not hide a small box at the top edge.
         let box_y = u64::from(overlay_box.y);
+        let box_bottom = box_y + u64::from(overlay_box.height);
         let bar_y = if box_y >= bar_height {
             box_y - bar_height
+        } else if box_bottom + bar_height <= u64::from(self.height) {
+            box_bottom
         } else {
             box_y
         };
