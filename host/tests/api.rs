@@ -185,3 +185,28 @@ async fn oversized_body_answers_json_413() {
         "{answer}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_method_answers_json_405_with_allow() {
+    let stack = Stack::start("wrong-method").await;
+    let response = stack
+        .http
+        .delete(format!("{}/submit", stack.api_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    let allow = response
+        .headers()
+        .get("allow")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(allow.as_deref(), Some("POST"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("DELETE is not allowed"),
+        "{body}"
+    );
+}

@@ -27,6 +27,16 @@ async fn not_found(uri: axum::http::Uri) -> crate::error::ApiError {
     ))
 }
 
+async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> crate::error::ApiError {
+    crate::error::ApiError::MethodNotAllowed(format!(
+        "{method} is not allowed on {}; see the Allow header for the methods it accepts",
+        uri.path()
+    ))
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/submit", post(submit::submit))
@@ -35,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/plugins", get(plugins::plugins))
         .route("/health", get(health::health))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
