@@ -14,7 +14,7 @@ fi
 
 "$RFO_ROOT/scripts/setup.sh"
 "$RFO_ROOT/plugins/build.sh" --no-python
-# plugins/build.sh always writes to <repo>/target/plugins, whatever CARGO_TARGET_DIR says.
+# plugins/build.sh always writes to <repo>/target/plugins, whatever CARGO_TARGET_DIR is.
 export RFO_TEST_PLUGINS="$RFO_ROOT/target/plugins"
 
 run_bench() {

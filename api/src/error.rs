@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-/// A request that could not be served. The body is `{"error": "..."}` with a message that says
+/// A request that could not be served. The body is `{"error": "..."}` with a message that states
 /// what to change.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -37,7 +37,7 @@ impl JobQueue {
             .map_err(|(error, _)| error)
     }
 
-    /// Checks that the broker answers a metadata request for the jobs topic. Blocks up to
+    /// Checks that the broker responds to a metadata request for the jobs topic. Blocks up to
     /// `timeout`, so call it off the async executor.
     pub fn check(&self, timeout: Duration) -> Result<(), KafkaError> {
         self.producer

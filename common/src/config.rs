@@ -1,7 +1,7 @@
 //! Settings read from environment variables.
 //!
 //! Every service reads its whole configuration once at start. A missing or malformed value stops
-//! the process with a [`ConfigError`] that names the variable and says what it expects.
+//! the process with a [`ConfigError`] that names the variable and the expected value.
 
 use std::fmt::Display;
 use std::str::FromStr;
@@ -12,7 +12,7 @@ use std::str::FromStr;
 pub struct ConfigError {
     /// The environment variable at fault.
     pub var: String,
-    /// What is wrong with it and what is expected instead.
+    /// The problem with the value and the expected value.
     pub problem: String,
 }
 

@@ -16,7 +16,7 @@ pub struct JobMessage {
     pub submitted_at: DateTime<Utc>,
 }
 
-/// Where a job is in its life.
+/// The stage a job has reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
@@ -26,7 +26,7 @@ pub enum JobStatus {
     Processing,
     /// The overlay is stored and the detections are recorded.
     Done,
-    /// It cannot succeed; `error` says why.
+    /// It cannot succeed, and `error` contains the reason.
     Failed,
 }
 
@@ -112,7 +112,7 @@ pub struct JobView {
     pub timings_ms: Option<StageTimings>,
 }
 
-/// The output key of a job's overlay: one object per job, so that the same image submitted twice
+/// Returns the output key of a job's overlay: one object per job, so that the same image submitted twice
 /// never overwrites an earlier overlay.
 pub fn overlay_key(job_id: Uuid) -> String {
     format!("overlays/{job_id}.png")

@@ -26,7 +26,7 @@ pub struct KafkaConfig {
     /// `KAFKA_GROUP`, default [`DEFAULT_GROUP`].
     pub group: String,
     /// `KAFKA_FETCH_WAIT_MAX_MS`: librdkafka's `fetch.wait.max.ms`. Unset keeps librdkafka's
-    /// default (500 ms); the local mock broker holds every empty fetch that long, so the local
+    /// default (500 ms); the local mock broker delays every empty fetch that long, so the local
     /// stack sets it low.
     pub fetch_wait_max_ms: Option<u32>,
     /// `KAFKA_SESSION_TIMEOUT_MS`: librdkafka's `session.timeout.ms` (default 45,000), how long
@@ -79,7 +79,7 @@ impl KafkaConfig {
         })
     }
 
-    /// The settings every client needs: brokers and, when configured, the SCRAM login.
+    /// Returns the settings every client needs: brokers and, when configured, the SCRAM login.
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap);

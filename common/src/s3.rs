@@ -3,7 +3,7 @@
 //! In production the client finds credentials and region the usual AWS way (environment,
 //! profile, EC2 instance role). With `S3_ENDPOINT` set, as for the local S3-protocol server, it
 //! uses path-style addressing, the region from `AWS_REGION` or `us-east-1`, and the access key
-//! from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, so it never asks the instance metadata
+//! from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, so it never queries the instance metadata
 //! service for anything.
 
 use aws_sdk_s3::config::{Credentials, Region};

@@ -31,7 +31,7 @@ enum PluginCommand {
         plugin: PathBuf,
         /// A PNG, JPEG or DICOM radiograph.
         image: PathBuf,
-        /// Where to write the overlay PNG.
+        /// Output path of the overlay PNG.
         #[arg(short, long)]
         output: Option<PathBuf>,
         #[command(flatten)]

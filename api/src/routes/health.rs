@@ -12,7 +12,7 @@ use crate::AppState;
 /// How long each dependency check may take before it counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Answers 200 when every dependency answers, else 503 with an `error` that names the ones down.
+/// Returns 200 when every dependency responds, else 503 with an `error` that names the ones down.
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let (postgres, kafka) = tokio::join!(check_postgres(&state), check_kafka(&state));
     let mut down = Vec::new();

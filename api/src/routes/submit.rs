@@ -24,7 +24,7 @@ struct SubmitRequest {
     plugin: Option<String>,
 }
 
-/// Inserts the job's row as `queued`, then produces it and answers 202 once the broker has
+/// Inserts the job's row as `queued`, then produces it and returns 202 once the broker has
 /// acknowledged it, so that an accepted job is never lost.
 pub async fn submit(
     State(state): State<AppState>,

@@ -44,7 +44,7 @@ pub async fn mark_rejected(pool: &Pool, job_id: Uuid, error: &str) -> Result<(),
     Ok(())
 }
 
-/// What a worker should do with a job it received.
+/// The action a worker takes on a job it received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attempt {
     /// Process it; this is attempt number `n`, counting from 1.

@@ -127,7 +127,7 @@ pub async fn migrate(pool: &Pool) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Checks that PostgreSQL answers a query.
+/// Checks that PostgreSQL runs a query.
 pub async fn ping(pool: &Pool) -> Result<(), DbError> {
     let client = pool.get().await?;
     client.query_one("SELECT 1", &[]).await?;

@@ -1,7 +1,7 @@
 //! Running workers and the plugins each has loaded.
 //!
 //! A worker rewrites its plugin list whenever it changes and refreshes `last_seen` on a
-//! heartbeat; readers count only workers seen within a freshness window, so a crashed worker's
+//! heartbeat. Readers count only workers seen within a freshness window, so a crashed worker's
 //! plugins drop out of `GET /plugins` by themselves.
 
 use chrono::{DateTime, Utc};
@@ -22,7 +22,7 @@ pub struct LoadedPlugin {
     pub loaded_at: DateTime<Utc>,
 }
 
-/// Replaces what PostgreSQL knows about a worker's plugins and marks the worker alive.
+/// Replaces a worker's plugin rows in PostgreSQL and marks the worker alive.
 pub async fn publish(
     pool: &Pool,
     worker_id: &str,

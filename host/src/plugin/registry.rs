@@ -29,7 +29,7 @@ pub struct LoadedPlugin {
     pub compiled: Compiled,
 }
 
-/// Why a file was not loaded. The previous version, if any, keeps serving.
+/// A reason a file was not loaded. The previous version, if any, keeps serving.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("failed to read {path}: {source}")]
@@ -81,7 +81,7 @@ fn read_component(path: &Path) -> Result<Vec<u8>, ReadError> {
     Ok(bytes)
 }
 
-/// What `load_file` did.
+/// The result of a successful `load_file`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loaded {
     pub name: String,
@@ -106,7 +106,7 @@ pub struct Registry {
     limits: Limits,
     default_name: String,
     plugins: ArcSwap<BTreeMap<String, Arc<LoadedPlugin>>>,
-    /// Which plugin each file provides, so a removed or renamed file unloads the right one.
+    /// Plugin name per file, so a removed or renamed file unloads the right plugin.
     files: Mutex<HashMap<PathBuf, String>>,
     generation: watch::Sender<u64>,
 }
@@ -135,7 +135,7 @@ impl Registry {
         &self.default_name
     }
 
-    /// The plugins loaded now.
+    /// Returns the plugins loaded now.
     pub fn snapshot(&self) -> Arc<BTreeMap<String, Arc<LoadedPlugin>>> {
         self.plugins.load_full()
     }
@@ -145,7 +145,7 @@ impl Registry {
         self.generation.subscribe()
     }
 
-    /// The plugin a job runs: the one it names, or the default.
+    /// Returns the plugin a job runs: the one it names, or the default.
     pub fn resolve(&self, requested: Option<&str>) -> Result<Arc<LoadedPlugin>, UnknownPlugin> {
         let name = requested.unwrap_or(&self.default_name);
         let plugins = self.plugins.load();
@@ -226,7 +226,7 @@ impl Registry {
         })
     }
 
-    /// Whether the plugin loaded from `path` is the component with this hash.
+    /// Returns whether the plugin loaded from `path` is the component with this hash.
     fn serves(&self, path: &Path, sha256: &str) -> bool {
         let files = self.files.lock().expect("registry lock is never poisoned");
         let Some(name) = files.get(path) else {
@@ -278,7 +278,7 @@ impl Registry {
     }
 }
 
-/// Whether the watcher and `load_dir` consider `path` a plugin: a visible `*.wasm` file.
+/// Returns whether the watcher and `load_dir` treat `path` as a plugin: a visible `*.wasm` file.
 pub fn is_plugin_file(path: &Path) -> bool {
     let visible = path
         .file_name()

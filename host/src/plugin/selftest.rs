@@ -8,7 +8,7 @@ use super::runtime::{Compiled, Limits, PluginError, PluginRuntime, WitImage};
 /// Side of the square self-test image, in pixels.
 const SIZE: u32 = 64;
 
-/// A 16-bit grey gradient with a small dense square, like a marker on soft tissue.
+/// Builds a 16-bit grey gradient with a small dense square, like a marker on soft tissue.
 pub fn test_image() -> WitImage {
     let mut pixels = Vec::with_capacity((SIZE * SIZE * 2) as usize);
     for y in 0..SIZE {

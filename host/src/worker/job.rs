@@ -51,7 +51,7 @@ pub enum Outcome {
 /// A dependency was unreachable; retry the job later.
 #[derive(Debug, thiserror::Error)]
 pub enum Transient {
-    /// S3 failed in a way that may pass (a timeout, a 5xx answer, a dropped connection).
+    /// S3 failed in a way that may pass (a timeout, a 5xx response, a dropped connection).
     #[error("{0}")]
     Storage(String),
     /// PostgreSQL is unreachable, so not even a failure can be recorded.
@@ -240,7 +240,7 @@ async fn fetch(ctx: &JobContext, key: &str) -> Result<Vec<u8>, StepError> {
                     ctx.input_bucket
                 ))));
             }
-            // Other 4xx answers (403 AccessDenied, 400 for a key the server cannot take) will
+            // Other 4xx responses (403 AccessDenied, 400 for a key the server cannot take) will
             // not change on a retry.
             let status = error.raw_response().map(|r| r.status().as_u16());
             if let Some(status @ 400..=499) = status {

@@ -4,9 +4,9 @@
 //! - [`offsets`]: which offset may be committed while jobs finish out of order.
 //! - [`presence`]: publishes the plugins this worker has loaded to PostgreSQL.
 //!
-//! Delivery is at least once: an offset is committed only after the job's row is final, so a
-//! crash at any point makes the job run again, and every write is keyed by the job id so the
-//! rerun leaves one row.
+//! Delivery is at least once. An offset is committed only after the job's row is final, so a
+//! crash at any point makes the job run again. Every write is keyed by the job id, so the rerun
+//! leaves one row.
 
 pub mod job;
 pub mod offsets;
@@ -32,8 +32,8 @@ use offsets::OffsetTracker;
 /// Maximum wait between retries of a job whose dependency is down.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
-/// Attempts at a job whose S3 reads or writes keep failing before it is recorded as failed;
-/// with the backoff above they span about 4 s.
+/// Attempts at a job whose S3 reads or writes keep failing before it is recorded as failed.
+/// With the backoff above, five attempts span about 4 s.
 const MAX_STORAGE_ATTEMPTS: u32 = 5;
 
 /// Consumer callbacks: log rebalances and forget revoked partitions' offsets.

@@ -1,6 +1,6 @@
 //! Which offset a worker may commit while jobs finish out of order.
 //!
-//! Jobs from one partition run concurrently and finish in any order, but a Kafka commit says
+//! Jobs from one partition run concurrently and finish in any order, but a Kafka commit means
 //! "everything before this offset is done". So the commit position of a partition is its lowest
 //! offset still in flight, or one past the highest finished offset when none is in flight. A job
 //! that never finishes (the worker crashed) holds the position back, and the job is delivered

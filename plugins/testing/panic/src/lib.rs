@@ -27,7 +27,7 @@ impl Guest for Panic {
     }
 
     fn detect(image: Image) -> Result<Vec<Detection>, DetectError> {
-        // Small images such as the worker's self-test get a plain answer, so the plugin loads
+        // Small images such as the worker's self-test get an empty result, so the plugin loads
         // and misbehaves only on real radiographs.
         if image.width <= 64 && image.height <= 64 {
             return Ok(Vec::new());
