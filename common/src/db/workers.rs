@@ -65,16 +65,16 @@ pub async fn publish(
     Ok(())
 }
 
-/// Marks a worker alive.
-pub async fn heartbeat(pool: &Pool, worker_id: &str) -> Result<(), DbError> {
+/// Marks a worker alive. Returns false if its row is gone, so the caller can publish again.
+pub async fn heartbeat(pool: &Pool, worker_id: &str) -> Result<bool, DbError> {
     let client = pool.get().await?;
-    client
+    let updated = client
         .execute(
             "UPDATE workers SET last_seen = now() WHERE worker_id = $1",
             &[&worker_id],
         )
         .await?;
-    Ok(())
+    Ok(updated > 0)
 }
 
 /// Removes a worker that is shutting down.

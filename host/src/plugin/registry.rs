@@ -287,7 +287,8 @@ pub fn is_plugin_file(path: &Path) -> bool {
     visible && path.extension().is_some_and(|ext| ext == "wasm")
 }
 
-fn check_name(name: &str) -> Result<(), String> {
+/// Checks that a plugin name is 1 to 64 lowercase letters, digits and `-`.
+pub fn check_name(name: &str) -> Result<(), String> {
     let valid = !name.is_empty()
         && name.len() <= 64
         && name

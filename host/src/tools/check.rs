@@ -207,18 +207,7 @@ impl Suite<'_> {
 }
 
 fn check_info(info: &PluginInfo) -> Result<(), String> {
-    let name_ok = !info.name.is_empty()
-        && info.name.len() <= 64
-        && info
-            .name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !name_ok {
-        return Err(format!(
-            "name {:?} must be 1 to 64 lowercase letters, digits and '-'",
-            info.name
-        ));
-    }
+    crate::plugin::registry::check_name(&info.name)?;
     let parts: Vec<&str> = info
         .version
         .split(['-', '+'])

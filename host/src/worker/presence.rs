@@ -1,7 +1,8 @@
 //! Publishes the plugins this worker has loaded to PostgreSQL.
 //!
-//! The list is rewritten whenever the registry changes and on a heartbeat, so the API can list
-//! the plugins of live workers and reject jobs that name a plugin none of them has.
+//! The list is rewritten whenever the registry changes, and a heartbeat keeps the worker's
+//! `last_seen` fresh, so the API can list the plugins of live workers and reject jobs that name a
+//! plugin none of them has.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,7 @@ pub struct Presence {
     task: tokio::task::JoinHandle<()>,
 }
 
-/// Publishes the registry now and after every change or heartbeat.
+/// Publishes the registry now and after every change, and refreshes the heartbeat between.
 pub fn spawn(pool: Pool, registry: Arc<Registry>, config: &WorkerConfig) -> Presence {
     let worker_id = config.worker_id.clone();
     let hostname = config.hostname.clone();
@@ -29,11 +30,29 @@ pub fn spawn(pool: Pool, registry: Arc<Registry>, config: &WorkerConfig) -> Pres
     let task_pool = pool.clone();
     let task = tokio::spawn(async move {
         let mut changes = registry.subscribe();
+        // The plugin rows are rewritten only when the registry changes (or a publish failed);
+        // a heartbeat only refreshes `last_seen`.
+        let mut published = false;
         loop {
-            publish(&task_pool, &registry, &worker_id, &hostname, started_at).await;
+            if !published {
+                published = publish(&task_pool, &registry, &worker_id, &hostname, started_at).await;
+            }
             tokio::select! {
-                changed = changes.changed() => if changed.is_err() { return },
-                () = tokio::time::sleep(HEARTBEAT) => {}
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    published = false;
+                }
+                () = tokio::time::sleep(HEARTBEAT) => {
+                    published = match workers::heartbeat(&task_pool, &worker_id).await {
+                        Ok(row_exists) => published && row_exists,
+                        Err(error) => {
+                            tracing::warn!(%error, %worker_id, "failed to refresh the worker heartbeat");
+                            false
+                        }
+                    };
+                }
             }
         }
     });
@@ -56,7 +75,7 @@ async fn publish(
     worker_id: &str,
     hostname: &str,
     started_at: DateTime<Utc>,
-) {
+) -> bool {
     let snapshot = registry.snapshot();
     let plugins: Vec<LoadedPlugin> = snapshot
         .values()
@@ -70,7 +89,11 @@ async fn publish(
             loaded_at: p.loaded_at,
         })
         .collect();
-    if let Err(error) = workers::publish(pool, worker_id, hostname, started_at, &plugins).await {
-        tracing::warn!(%error, "failed to publish loaded plugins to PostgreSQL");
+    match workers::publish(pool, worker_id, hostname, started_at, &plugins).await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(%error, %worker_id, "failed to publish loaded plugins to PostgreSQL");
+            false
+        }
     }
 }
