@@ -18,21 +18,21 @@ fi
 export RFO_TEST_PLUGINS="$RFO_ROOT/target/plugins"
 
 run_bench() {
-    log "cargo test --release -p rfo-host --test $1 -- --ignored --nocapture"
-    (cd "$RFO_ROOT" && cargo test --release -p rfo-host --test "$1" -- --ignored --nocapture --test-threads 1)
+    log "cargo bench -p rfo-host --bench $1"
+    (cd "$RFO_ROOT" && cargo bench -p rfo-host --bench "$1")
 }
 
 for name in "${which_benchmarks[@]}"; do
     case "$name" in
-        detect) run_bench bench_detect ;;
-        plugins) run_bench bench_plugins ;;
+        detect) run_bench detect ;;
+        plugins) run_bench plugins ;;
         pipeline)
             (cd "$RFO_ROOT" && cargo build --release --workspace)
             trap '"$RFO_ROOT/scripts/stack.sh" stop || true' EXIT
             RFO_PROFILE=release "$RFO_ROOT/scripts/stack.sh" start
             # shellcheck source=/dev/null
             source "$RFO_STATE_DIR/stack.env"
-            run_bench bench_pipeline
+            run_bench pipeline
             ;;
         *) die "unknown benchmark $name (expected detect, plugins or pipeline)" ;;
     esac

@@ -1,14 +1,12 @@
 //! Plugins on a running worker: hot swap under a stream of jobs, and hostile plugins that must
 //! fail only their own job.
 
-mod support;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::support::{Stack, built_plugin};
 use rfo_common::job::JobStatus;
 use sha2::{Digest, Sha256};
-use support::{Stack, built_plugin};
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(120);
 

@@ -1,10 +1,11 @@
 //! Pipeline benchmark through the local servers. It prints figures and asserts nothing about
-//! speed; run it with `scripts/bench.sh` (which starts the servers and runs
-//! `cargo test --release -p rfo-host --test bench_pipeline -- --ignored --nocapture`).
+//! speed; run it with `scripts/bench.sh pipeline`, which starts the servers and runs
+//! `cargo bench -p rfo-host --bench pipeline`.
 //!
 //! The same jobs run twice in one process: once with the `template` plugin (a trivial detector,
 //! the baseline: the cost of the pipeline around the plugin) and once with `foreign-object`.
 
+#[path = "../tests/integration/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};
@@ -77,8 +78,6 @@ fn print(label: &str, f: &Figures) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "benchmark: run with scripts/bench.sh"]
 async fn bench_pipeline() {
     let mut stack = Stack::start("bench").await;
     stack.install_plugin("foreign-object");
@@ -104,4 +103,9 @@ async fn bench_pipeline() {
         "foreign-object throughput: {:.2}x the template baseline",
         detector.jobs_per_sec / baseline.jobs_per_sec
     );
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    bench_pipeline().await;
 }

@@ -1,12 +1,12 @@
 //! The whole pipeline against the local servers: API in-process, worker as a child process.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
+use crate::support::Stack;
 use rfo_common::job::JobStatus;
 use rfo_host::imaging::{self, DecodeLimits, OverlayBox};
-use support::Stack;
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(90);
 const LEG: &str = "leg-ap-cr-lead-marker-j2k-lossless.dcm";

@@ -1,6 +1,7 @@
 //! Plugin platform benchmarks. They print figures and assert nothing about speed; run them with
-//! `cargo test --release -p rfo-host --test bench_plugins -- --ignored --nocapture`.
+//! `scripts/bench.sh plugins` (`cargo bench -p rfo-host --bench plugins`).
 
+#[path = "../tests/integration/support/mod.rs"]
 mod support;
 
 use std::sync::Arc;
@@ -20,8 +21,6 @@ fn rss_mib() -> f64 {
     pages * 4096.0 / (1 << 20) as f64
 }
 
-#[test]
-#[ignore = "benchmark: run with --ignored --nocapture"]
 fn bench_instantiate() {
     let runtime = PluginRuntime::new().unwrap();
     let limits = Limits::default();
@@ -52,8 +51,6 @@ fn bench_instantiate() {
     );
 }
 
-#[test]
-#[ignore = "benchmark: run with --ignored --nocapture"]
 fn bench_swaps_rss_and_latency() {
     let registry = Arc::new(Registry::new(
         Arc::new(PluginRuntime::new().unwrap()),
@@ -119,4 +116,9 @@ fn bench_swaps_rss_and_latency() {
         landing_ms.last().unwrap(),
         landing / direct
     );
+}
+
+fn main() {
+    bench_instantiate();
+    bench_swaps_rss_and_latency();
 }

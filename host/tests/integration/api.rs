@@ -1,13 +1,13 @@
 //! The HTTP API against the local servers: validation, `/recent`, `/health`, `/jobs/{id}`.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::support::{Stack, proxy::Proxy};
 use chrono::{TimeDelta, Utc};
 use rfo_common::job::JobView;
-use support::{Stack, proxy::Proxy};
 use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,16 +1,16 @@
 //! Plugin loading, hot reload, limits and the author tools, without servers.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::{TempDir, built_plugin};
 use rfo_host::plugin::registry::LoadError;
 use rfo_host::plugin::runtime::WitImage;
 use rfo_host::plugin::{Limits, PluginError, PluginRuntime, Registry, selftest};
-use support::{TempDir, built_plugin};
 
 fn registry() -> Registry {
     Registry::new(

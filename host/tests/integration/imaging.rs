@@ -1058,7 +1058,7 @@ fn median_ms(runs: usize, mut work: impl FnMut()) -> f64 {
 }
 
 /// Prints the median decode, draw and encode times of each sample. Run it in release:
-/// `cargo test --release -p rfo-host --test imaging sample_timings -- --ignored --nocapture`.
+/// `cargo test --release -p rfo-host --test integration sample_timings -- --ignored --nocapture`.
 #[test]
 #[ignore = "prints timings; run in release with --ignored --nocapture"]
 fn sample_timings() {

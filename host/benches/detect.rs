@@ -1,7 +1,8 @@
 //! `detect` in WebAssembly against the same detector compiled natively. It prints figures and
-//! asserts nothing about speed; run it with
-//! `cargo test --release -p rfo-host --test bench_detect -- --ignored --nocapture`.
+//! asserts nothing about speed; run it with `scripts/bench.sh detect`
+//! (`cargo bench -p rfo-host --bench detect`).
 
+#[path = "../tests/integration/support/mod.rs"]
 mod support;
 
 use std::time::Instant;
@@ -18,8 +19,6 @@ fn median(samples: &mut [f64]) -> f64 {
     samples[samples.len() / 2]
 }
 
-#[test]
-#[ignore = "benchmark: run with --ignored --nocapture"]
 fn bench_detect_wasm_against_native() {
     let runtime = PluginRuntime::new().unwrap();
     let limits = Limits::default();
@@ -78,4 +77,8 @@ fn bench_detect_wasm_against_native() {
             wasm / native
         );
     }
+}
+
+fn main() {
+    bench_detect_wasm_against_native();
 }
