@@ -38,8 +38,9 @@ impl ApiError {
 
 impl From<rfo_common::db::DbError> for ApiError {
     fn from(error: rfo_common::db::DbError) -> Self {
+        // The cause goes to the log only: it can name tables, columns and hosts.
         tracing::error!(error = %error, "database request failed");
-        Self::Unavailable(format!("PostgreSQL is unavailable ({error}); retry later"))
+        Self::Unavailable("PostgreSQL is unavailable; retry later".to_owned())
     }
 }
 

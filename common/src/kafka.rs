@@ -14,6 +14,10 @@ pub const DEFAULT_TOPIC: &str = "rfo-jobs";
 /// The consumer group workers join when `KAFKA_GROUP` is unset.
 pub const DEFAULT_GROUP: &str = "rfo-workers";
 
+/// The suffix that makes the dead-letter topic's name from the jobs topic's when
+/// `KAFKA_DEAD_LETTER_TOPIC` is unset: `rfo-jobs` gives `rfo-jobs-dead-letter`.
+pub const DEAD_LETTER_SUFFIX: &str = "-dead-letter";
+
 /// Connection settings for the Kafka-protocol broker.
 #[derive(Clone)]
 pub struct KafkaConfig {
@@ -25,6 +29,9 @@ pub struct KafkaConfig {
     pub topic: String,
     /// `KAFKA_GROUP`, default [`DEFAULT_GROUP`].
     pub group: String,
+    /// `KAFKA_DEAD_LETTER_TOPIC`, default the jobs topic followed by [`DEAD_LETTER_SUFFIX`]:
+    /// where workers put messages they could not process.
+    pub dead_letter_topic: String,
     /// `KAFKA_FETCH_WAIT_MAX_MS`: librdkafka's `fetch.wait.max.ms`. Unset keeps librdkafka's
     /// default (500 ms); the local mock broker delays every empty fetch that long, so the local
     /// stack sets it low.
@@ -41,6 +48,7 @@ impl std::fmt::Debug for KafkaConfig {
             .field("user", &self.login.as_ref().map(|(user, _)| user))
             .field("topic", &self.topic)
             .field("group", &self.group)
+            .field("dead_letter_topic", &self.dead_letter_topic)
             .field("fetch_wait_max_ms", &self.fetch_wait_max_ms)
             .field("session_timeout_ms", &self.session_timeout_ms)
             .finish()
@@ -69,10 +77,21 @@ impl KafkaConfig {
                 Some((user, pass))
             }
         };
+        let topic = optional(env, "KAFKA_TOPIC").unwrap_or_else(|| DEFAULT_TOPIC.to_owned());
+        let dead_letter_topic = optional(env, "KAFKA_DEAD_LETTER_TOPIC")
+            .unwrap_or_else(|| format!("{topic}{DEAD_LETTER_SUFFIX}"));
+        if dead_letter_topic == topic {
+            // Dead letters would come back as jobs and be dead-lettered again, for ever.
+            return Err(ConfigError::new(
+                "KAFKA_DEAD_LETTER_TOPIC",
+                format!("is {dead_letter_topic:?}, the same as KAFKA_TOPIC: give it another name"),
+            ));
+        }
         Ok(Self {
             bootstrap,
             login,
-            topic: optional(env, "KAFKA_TOPIC").unwrap_or_else(|| DEFAULT_TOPIC.to_owned()),
+            topic,
+            dead_letter_topic,
             group: optional(env, "KAFKA_GROUP").unwrap_or_else(|| DEFAULT_GROUP.to_owned()),
             fetch_wait_max_ms: parsed_optional(env, "KAFKA_FETCH_WAIT_MAX_MS", "milliseconds")?,
             session_timeout_ms: parsed_optional(env, "KAFKA_SESSION_TIMEOUT_MS", "milliseconds")?,
@@ -155,6 +174,25 @@ mod tests {
         assert_eq!(config.client_config().get("security.protocol"), None);
         assert_eq!(config.topic, "rfo-jobs");
         assert_eq!(config.group, "rfo-workers");
+        assert_eq!(config.dead_letter_topic, "rfo-jobs-dead-letter");
+    }
+
+    #[test]
+    fn dead_letter_topic_follows_jobs_topic() {
+        let env = HashMap::from([("KAFKA_BOOTSTRAP", "b:9092"), ("KAFKA_TOPIC", "scans")]);
+        let config = KafkaConfig::from_env(&env).unwrap();
+        assert_eq!(config.dead_letter_topic, "scans-dead-letter");
+    }
+
+    #[test]
+    fn dead_letter_topic_same_as_jobs_rejected() {
+        let env = HashMap::from([
+            ("KAFKA_BOOTSTRAP", "b:9092"),
+            ("KAFKA_TOPIC", "scans"),
+            ("KAFKA_DEAD_LETTER_TOPIC", "scans"),
+        ]);
+        let err = KafkaConfig::from_env(&env).unwrap_err();
+        assert_eq!(err.var, "KAFKA_DEAD_LETTER_TOPIC");
     }
 
     #[test]

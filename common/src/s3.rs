@@ -6,9 +6,24 @@
 //! from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, so it never queries the instance metadata
 //! service for anything.
 
+use std::time::Duration;
+
+use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{Credentials, Region};
 
 use crate::config::{ConfigError, Env, optional, required};
+
+/// Returns the time limits on S3 calls. The SDK sets only a connect timeout by default, so
+/// without the others a stalled transfer would hold a job slot for ever.
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        // One try of one call, for example a GetObject of a large image.
+        .operation_attempt_timeout(Duration::from_secs(60))
+        // One call with the SDK's own retries.
+        .operation_timeout(Duration::from_secs(180))
+        .build()
+}
 
 /// Bucket names and where to reach S3.
 #[derive(Debug, Clone)]
@@ -53,7 +68,10 @@ impl S3Config {
     /// Builds a client for these settings.
     pub async fn client(&self) -> aws_sdk_s3::Client {
         let Some(endpoint) = &self.endpoint else {
-            let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .timeout_config(timeouts())
+                .load()
+                .await;
             return aws_sdk_s3::Client::new(&shared);
         };
 
@@ -65,7 +83,8 @@ impl S3Config {
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
             .endpoint_url(endpoint)
             .force_path_style(true)
-            .region(Region::new(region));
+            .region(Region::new(region))
+            .timeout_config(timeouts());
         if let (Ok(key), Ok(secret)) = (
             std::env::var("AWS_ACCESS_KEY_ID"),
             std::env::var("AWS_SECRET_ACCESS_KEY"),

@@ -12,6 +12,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 use crate::config::{ConfigError, Env, optional, parsed_or, required};
+use crate::error::chain;
 
 refinery::embed_migrations!("../migrations");
 
@@ -94,15 +95,34 @@ impl DbConfig {
     }
 }
 
-/// A database operation that failed.
+/// A database operation that failed. The message includes every cause, so the variants do not
+/// expose the error they wrap as `source()`: formatters that walk sources would print it twice.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error("failed to get a PostgreSQL connection: {0}")]
-    Pool(#[from] deadpool_postgres::PoolError),
-    #[error("PostgreSQL query failed: {0}")]
-    Query(#[from] tokio_postgres::Error),
-    #[error("failed to migrate the database: {0}")]
-    Migration(#[from] refinery::Error),
+    #[error("failed to get a PostgreSQL connection: {}", chain(.0))]
+    Pool(deadpool_postgres::PoolError),
+    #[error("PostgreSQL query failed: {}", chain(.0))]
+    Query(tokio_postgres::Error),
+    #[error("failed to migrate the database: {}", chain(.0))]
+    Migration(refinery::Error),
+}
+
+impl From<deadpool_postgres::PoolError> for DbError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        Self::Pool(error)
+    }
+}
+
+impl From<tokio_postgres::Error> for DbError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::Query(error)
+    }
+}
+
+impl From<refinery::Error> for DbError {
+    fn from(error: refinery::Error) -> Self {
+        Self::Migration(error)
+    }
 }
 
 /// Applies pending migrations from `migrations/`. Safe to call from several processes at once:

@@ -6,7 +6,7 @@
 //! retries the whole job, which is safe because every write is keyed by the job id.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use deadpool_postgres::Pool;
@@ -18,6 +18,9 @@ use crate::config::FaultPoint;
 use crate::imaging::{self, BitDepth, DecodeLimits, OverlayBox, Radiograph};
 use crate::plugin::runtime::WitImage;
 use crate::plugin::{LoadedPlugin, Registry};
+
+/// Time allowed to download an image's bytes once S3 has answered.
+const BODY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Clients and settings shared by every job on a worker.
 pub struct JobContext {
@@ -257,7 +260,7 @@ async fn fetch(ctx: &JobContext, key: &str) -> Result<Vec<u8>, StepError> {
             return Err(StepError::Transient(Transient::Storage(format!(
                 "failed to read {key:?} from bucket {:?}: {}",
                 ctx.input_bucket,
-                aws_sdk_s3::error::DisplayErrorContext(&error)
+                rfo_common::error::chain(&error)
             ))));
         }
     };
@@ -268,11 +271,20 @@ async fn fetch(ctx: &JobContext, key: &str) -> Result<Vec<u8>, StepError> {
             ctx.max_image_bytes
         ))));
     }
-    let body = output.body.collect().await.map_err(|e| {
-        StepError::Transient(Transient::Storage(format!(
-            "failed to download {key:?}: {e}"
-        )))
-    })?;
+    // The client's timeouts end when the response headers arrive, so the body has its own.
+    let body = tokio::time::timeout(BODY_TIMEOUT, output.body.collect())
+        .await
+        .map_err(|_| {
+            StepError::Transient(Transient::Storage(format!(
+                "timed out after {} s downloading {key:?}",
+                BODY_TIMEOUT.as_secs()
+            )))
+        })?
+        .map_err(|e| {
+            StepError::Transient(Transient::Storage(format!(
+                "failed to download {key:?}: {e}"
+            )))
+        })?;
     Ok(body.into_bytes().to_vec())
 }
 
@@ -289,7 +301,7 @@ async fn store(ctx: &JobContext, key: &str, png: Vec<u8>) -> Result<(), StepErro
             StepError::Transient(Transient::Storage(format!(
                 "failed to write overlay {key:?} to bucket {:?}: {}",
                 ctx.output_bucket,
-                aws_sdk_s3::error::DisplayErrorContext(&e)
+                rfo_common::error::chain(&e)
             )))
         })?;
     Ok(())

@@ -1,6 +1,7 @@
 //! The worker: consumes jobs, runs them and commits their offsets once they are recorded.
 //!
 //! - [`job`]: the stages of one job and how its errors are sorted.
+//! - [`dead_letter`]: where messages go that are not jobs, or whose S3 objects stay unreachable.
 //! - [`offsets`]: which offset may be committed while jobs finish out of order.
 //! - [`presence`]: publishes the plugins this worker has loaded to PostgreSQL.
 //!
@@ -8,6 +9,7 @@
 //! crash at any point makes the job run again. Every write is keyed by the job id, so the rerun
 //! leaves one row.
 
+pub mod dead_letter;
 pub mod job;
 pub mod offsets;
 pub mod presence;
@@ -26,6 +28,7 @@ use crate::config::WorkerConfig;
 use crate::imaging::DecodeLimits;
 use crate::plugin::registry::LoadError;
 use crate::plugin::{PluginRuntime, Registry};
+use dead_letter::DeadLetters;
 use job::{JobContext, Outcome, Transient};
 use offsets::OffsetTracker;
 
@@ -121,6 +124,10 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
     consumer
         .subscribe(&[&config.kafka.topic])
         .with_context(|| format!("failed to subscribe to {}", config.kafka.topic))?;
+    let dead_letters = Arc::new(
+        DeadLetters::new(&config.kafka, &config.worker_id)
+            .context("failed to create the Kafka producer for the dead-letter topic")?,
+    );
 
     let ctx = Arc::new(JobContext {
         pool: pool.clone(),
@@ -139,6 +146,7 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
         worker_id = %config.worker_id,
         topic = %config.kafka.topic,
         group = %config.kafka.group,
+        dead_letter_topic = %config.kafka.dead_letter_topic,
         concurrency = config.concurrency,
         plugin_dir = %config.plugin_dir.display(),
         "worker started"
@@ -146,7 +154,12 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
 
     let slots = Arc::new(Semaphore::new(config.concurrency));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    consume(&consumer, &ctx, &tracker, &slots, stop_rx.clone(), shutdown).await;
+    let handler = Handler {
+        ctx,
+        dead_letters,
+        stop: stop_rx,
+    };
+    consume(&consumer, &handler, &tracker, &slots, shutdown).await;
 
     let _ = stop_tx.send(true);
     drain(&slots, config.concurrency, config.shutdown_grace_secs).await;
@@ -184,10 +197,9 @@ async fn load_plugins(registry: &Registry, config: &WorkerConfig) -> anyhow::Res
 
 async fn consume(
     consumer: &Arc<JobConsumer>,
-    ctx: &Arc<JobContext>,
+    handler: &Handler,
     tracker: &Arc<Mutex<OffsetTracker>>,
     slots: &Arc<Semaphore>,
-    stop: tokio::sync::watch::Receiver<bool>,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -216,89 +228,183 @@ async fn consume(
             }
         };
 
-        let topic = message.topic().to_owned();
-        let partition = message.partition();
-        let offset = message.offset();
-        let payload = message.payload().map(<[u8]>::to_vec);
+        let delivered = Delivered {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().map(<[u8]>::to_vec),
+        };
         tracker
             .lock()
             .expect("offset tracker lock is never poisoned")
-            .start(&topic, partition, offset);
+            .start(&delivered.topic, delivered.partition, delivered.offset);
 
         let consumer = consumer.clone();
-        let ctx = ctx.clone();
+        let handler = handler.clone();
         let tracker = tracker.clone();
-        let stop = stop.clone();
         tokio::spawn(async move {
-            let finished = handle(&ctx, payload.as_deref(), partition, offset, stop).await;
-            if finished {
-                commit(&consumer, &tracker, &topic, partition, offset);
+            if handler.handle(&delivered).await {
+                commit(
+                    &consumer,
+                    &tracker,
+                    &delivered.topic,
+                    delivered.partition,
+                    delivered.offset,
+                );
             }
             drop(permit);
         });
     }
 }
 
-/// Runs one delivered message to a final state. Returns false if the worker is stopping while
-/// the job's dependencies are down, so the offset stays uncommitted and the job is redelivered.
-async fn handle(
-    ctx: &JobContext,
-    payload: Option<&[u8]>,
+/// A message as received from the jobs topic.
+struct Delivered {
+    topic: String,
     partition: i32,
     offset: i64,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> bool {
-    let message: JobMessage = match payload.map(serde_json::from_slice) {
-        Some(Ok(message)) => message,
-        Some(Err(error)) => {
-            // TODO: produce unreadable messages to a dead-letter topic instead of skipping them.
-            tracing::error!(partition, offset, %error, "skipping a message that is not a job");
-            return true;
-        }
-        None => {
-            tracing::error!(partition, offset, "skipping a message without a payload");
-            return true;
-        }
-    };
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+}
 
-    let mut delay = Duration::from_millis(250);
-    let mut storage_failures = 0;
-    loop {
-        match job::run(ctx, &message).await {
-            Ok(outcome) => {
-                log_outcome(&message, &outcome);
-                return true;
+/// The state every job task shares: the job context, the dead-letter producer and the stop signal.
+#[derive(Clone)]
+struct Handler {
+    ctx: Arc<JobContext>,
+    dead_letters: Arc<DeadLetters>,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Handler {
+    /// Runs one delivered message to a final state. Returns false if the worker is stopping
+    /// while a dependency is down, so the offset stays uncommitted and the message is
+    /// redelivered.
+    async fn handle(&self, delivered: &Delivered) -> bool {
+        let message: JobMessage = match delivered.payload.as_deref().map(serde_json::from_slice) {
+            Some(Ok(message)) => message,
+            Some(Err(error)) => {
+                return self
+                    .dead_letter(delivered, &format!("not a job: {error}"))
+                    .await;
             }
-            Err(Transient::Storage(error)) if storage_failures + 1 >= MAX_STORAGE_ATTEMPTS => {
-                // S3 errors that persist fail the job, so that one bad object cannot hold a job
-                // slot for ever. PostgreSQL errors keep retrying: without the database not even
-                // the failure could be recorded.
-                let reason = format!("S3 failed {MAX_STORAGE_ATTEMPTS} times: {error}");
-                match job::give_up(ctx, &message, &reason).await {
-                    Ok(()) => {
-                        log_outcome(&message, &Outcome::Failed { reason });
-                        return true;
+            None => {
+                return self
+                    .dead_letter(delivered, "not a job: the message has no payload")
+                    .await;
+            }
+        };
+
+        let mut delay = Duration::from_millis(250);
+        let mut storage_failures = 0;
+        loop {
+            match job::run(&self.ctx, &message).await {
+                Ok(outcome) => {
+                    log_outcome(&message, &outcome);
+                    return true;
+                }
+                Err(Transient::Storage(error)) if storage_failures + 1 >= MAX_STORAGE_ATTEMPTS => {
+                    // S3 errors that persist fail the job, so that one bad object cannot hold a
+                    // job slot for ever. PostgreSQL errors keep retrying: without the database
+                    // not even the failure could be recorded. The dead letter comes first, so a
+                    // crash in between reruns the job rather than losing it.
+                    let reason = format!("S3 failed {MAX_STORAGE_ATTEMPTS} times: {error}");
+                    if !self.dead_letter(delivered, &reason).await {
+                        return false;
                     }
-                    Err(db_error) => tracing::warn!(job_id = %message.job_id, error = %db_error,
-                        "failed to record the job as failed; retrying"),
+                    let reason = format!(
+                        "{reason}; the job was put on dead-letter topic {}",
+                        self.dead_letters.topic()
+                    );
+                    return self.record_failure(&message, reason).await;
+                }
+                Err(error) => {
+                    if matches!(error, Transient::Storage(_)) {
+                        storage_failures += 1;
+                    }
+                    tracing::warn!(job_id = %message.job_id, %error, retry_in_ms = delay.as_millis() as u64,
+                        "job hit an unavailable dependency; retrying");
                 }
             }
-            Err(error) => {
-                if matches!(error, Transient::Storage(_)) {
-                    storage_failures += 1;
-                }
-                tracing::warn!(job_id = %message.job_id, %error, retry_in_ms = delay.as_millis() as u64,
-                    "job hit an unavailable dependency; retrying");
-            }
-        }
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            _ = stop.wait_for(|stopping| *stopping) => {
+            if !self.pause(&mut delay).await {
                 tracing::warn!(job_id = %message.job_id, "worker stopping; the job will be redelivered");
                 return false;
             }
         }
-        delay = (delay * 2).min(MAX_RETRY_DELAY);
+    }
+
+    /// Produces `delivered` to the dead-letter topic, retrying until the broker acknowledges
+    /// it. Returns false if the worker stops first.
+    async fn dead_letter(&self, delivered: &Delivered, reason: &str) -> bool {
+        let source = dead_letter::Source {
+            topic: &delivered.topic,
+            partition: delivered.partition,
+            offset: delivered.offset,
+        };
+        let mut delay = Duration::from_millis(250);
+        loop {
+            let sent = self
+                .dead_letters
+                .send(
+                    &source,
+                    delivered.key.as_deref(),
+                    delivered.payload.as_deref(),
+                    reason,
+                )
+                .await;
+            match sent {
+                Ok(()) => {
+                    tracing::warn!(partition = delivered.partition, offset = delivered.offset,
+                        dead_letter_topic = %self.dead_letters.topic(), %reason,
+                        "moved a message to the dead-letter topic");
+                    return true;
+                }
+                Err(error) => tracing::error!(partition = delivered.partition,
+                    offset = delivered.offset, dead_letter_topic = %self.dead_letters.topic(), %error,
+                    retry_in_ms = delay.as_millis() as u64,
+                    "failed to produce to the dead-letter topic; retrying"),
+            }
+            if !self.pause(&mut delay).await {
+                tracing::warn!(
+                    partition = delivered.partition,
+                    offset = delivered.offset,
+                    "worker stopping; the message will be redelivered"
+                );
+                return false;
+            }
+        }
+    }
+
+    /// Records a job as failed, retrying while PostgreSQL is down. Returns false if the worker
+    /// stops first.
+    async fn record_failure(&self, message: &JobMessage, reason: String) -> bool {
+        let mut delay = Duration::from_millis(250);
+        loop {
+            match job::give_up(&self.ctx, message, &reason).await {
+                Ok(()) => {
+                    log_outcome(message, &Outcome::Failed { reason });
+                    return true;
+                }
+                Err(error) => tracing::warn!(job_id = %message.job_id, %error,
+                    retry_in_ms = delay.as_millis() as u64,
+                    "failed to record the job as failed; retrying"),
+            }
+            if !self.pause(&mut delay).await {
+                tracing::warn!(job_id = %message.job_id, "worker stopping; the job will be redelivered");
+                return false;
+            }
+        }
+    }
+
+    /// Waits `delay`, then doubles it up to [`MAX_RETRY_DELAY`]. Returns false at once if the
+    /// worker is stopping.
+    async fn pause(&self, delay: &mut Duration) -> bool {
+        let mut stop = self.stop.clone();
+        tokio::select! {
+            () = tokio::time::sleep(*delay) => {}
+            _ = stop.wait_for(|stopping| *stopping) => return false,
+        }
+        *delay = (*delay * 2).min(MAX_RETRY_DELAY);
+        true
     }
 }
 

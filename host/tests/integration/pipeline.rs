@@ -2,10 +2,13 @@
 
 use crate::support;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::support::Stack;
-use rfo_common::job::JobStatus;
+use crate::support::proxy::Proxy;
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rfo_common::job::{JobMessage, JobStatus};
 use rfo_host::imaging::{self, DecodeLimits, OverlayBox};
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(90);
@@ -180,4 +183,88 @@ async fn crash_after_detect_leaves_one_row() {
 #[tokio::test(flavor = "multi_thread")]
 async fn crash_after_record_leaves_one_row() {
     crash_and_restart("crash-record", "abort-after-record").await;
+}
+
+/// Returns the value of header `name` on a Kafka message, as text.
+fn header(message: &OwnedMessage, name: &str) -> Option<String> {
+    let headers = message.headers()?;
+    headers
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn message_not_a_job_goes_to_dead_letter_topic() {
+    let stack = stack_with_worker("not-a-job", &[]).await;
+    stack.upload_example("chest-pa-nih-2.png").await;
+
+    let (partition, offset) = stack.produce_raw(b"stray", b"{not json").await;
+    let good = stack.submit("chest-pa-nih-2.png", None).await;
+    let good_job = stack.wait_finished(good, JOB_TIMEOUT).await;
+    assert_eq!(good_job.status, JobStatus::Done, "{:?}", good_job.error);
+
+    let letters = stack.dead_letters(1, JOB_TIMEOUT).await;
+    assert_eq!(letters.len(), 1, "expected one dead letter");
+    let letter = &letters[0];
+    assert_eq!(letter.payload(), Some(&b"{not json"[..]));
+    assert_eq!(letter.key(), Some(&b"stray"[..]));
+    let reason = header(letter, "rfo-reason").unwrap_or_default();
+    assert!(reason.starts_with("not a job"), "{reason}");
+    let source = header(letter, "rfo-source").unwrap_or_default();
+    assert_eq!(
+        source,
+        format!("{}/{partition}/{offset}", stack.env["KAFKA_TOPIC"])
+    );
+    assert!(header(letter, "rfo-worker").is_some());
+    assert!(header(letter, "rfo-failed-at").is_some());
+
+    // The stray message's offset is committed, so a restarted worker does not see it again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while stack.committed_offset(partition) <= Some(offset) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "offset {offset} of partition {partition} was not committed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn job_whose_s3_stays_down_goes_to_dead_letter_topic() {
+    // The worker reaches S3 through a forwarder that the test cuts; the test itself does not.
+    let mut stack = Stack::start("s3-down").await;
+    stack.install_plugin("foreign-object");
+    let s3: SocketAddr = stack.env["S3_ENDPOINT"]
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let proxy = Proxy::start(s3).await;
+    let endpoint = format!("http://127.0.0.1:{}", proxy.port);
+    stack.start_worker(&[("S3_ENDPOINT", &endpoint)]);
+    stack
+        .wait_plugin("foreign-object", Duration::from_secs(60))
+        .await;
+    stack.upload_example("chest-pa-nih-2.png").await;
+
+    proxy.cut();
+    let job_id = stack.submit("chest-pa-nih-2.png", None).await;
+    let job = stack.wait_finished(job_id, JOB_TIMEOUT).await;
+
+    assert_eq!(job.status, JobStatus::Failed);
+    let reason = job.error.unwrap_or_default();
+    assert!(reason.contains("S3 failed 5 times"), "{reason}");
+    assert!(reason.contains("dead-letter topic"), "{reason}");
+
+    let letters = stack.dead_letters(1, JOB_TIMEOUT).await;
+    assert_eq!(letters.len(), 1, "expected one dead letter");
+    let message: JobMessage = serde_json::from_slice(letters[0].payload().unwrap()).unwrap();
+    assert_eq!(message.job_id, job_id);
+    assert_eq!(message.image_key, "chest-pa-nih-2.png");
+    let header_reason = header(&letters[0], "rfo-reason").unwrap_or_default();
+    assert!(
+        header_reason.contains("S3 failed 5 times"),
+        "{header_reason}"
+    );
 }

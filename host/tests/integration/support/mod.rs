@@ -14,9 +14,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use rdkafka::{Offset, TopicPartitionList};
 use rfo_api::App;
 use rfo_api::config::ApiConfig;
 use rfo_common::job::{JobStatus, JobView};
+use rfo_common::kafka::KafkaConfig;
 use rfo_common::s3::S3Config;
 use serde_json::Value;
 use uuid::Uuid;
@@ -296,6 +302,103 @@ impl Stack {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Produces raw bytes to this stack's jobs topic, as a client other than the API could.
+    /// Returns the partition and offset the message landed at.
+    pub async fn produce_raw(&self, key: &[u8], payload: &[u8]) -> (i32, i64) {
+        let kafka = self.kafka_config();
+        let producer: FutureProducer = kafka.producer_config().create().unwrap();
+        let record = FutureRecord::to(&kafka.topic).key(key).payload(payload);
+        let delivery = producer
+            .send(record, Timeout::After(Duration::from_secs(15)))
+            .await
+            .map_err(|(error, _)| error)
+            .unwrap();
+        (delivery.partition, delivery.offset)
+    }
+
+    /// Reads every message on this stack's dead-letter topic, waiting up to `timeout` for at
+    /// least `expected` of them, then half a second more for any extra.
+    pub async fn dead_letters(&self, expected: usize, timeout: Duration) -> Vec<OwnedMessage> {
+        let kafka = self.kafka_config();
+        let deadline = Instant::now() + timeout;
+        let consumer: StreamConsumer = kafka
+            .client_config()
+            .set("group.id", format!("{}-reader", kafka.group))
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        // Assign every partition from the start rather than join a group, which takes seconds.
+        let partitions = loop {
+            let metadata = consumer
+                .fetch_metadata(Some(&kafka.dead_letter_topic), Duration::from_secs(5))
+                .unwrap();
+            let count = metadata.topics()[0].partitions().len();
+            if count > 0 {
+                break count;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dead-letter topic {} not created within {timeout:?}",
+                kafka.dead_letter_topic
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..partitions {
+            assignment
+                .add_partition_offset(
+                    &kafka.dead_letter_topic,
+                    i32::try_from(partition).unwrap(),
+                    Offset::Beginning,
+                )
+                .unwrap();
+        }
+        consumer.assign(&assignment).unwrap();
+
+        let mut letters = Vec::new();
+        let mut settle = None;
+        loop {
+            let until = match settle {
+                Some(until) => until,
+                None if letters.len() >= expected => {
+                    let until = Instant::now() + Duration::from_millis(500);
+                    settle = Some(until);
+                    until
+                }
+                None => deadline,
+            };
+            let left = until.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, consumer.recv()).await {
+                Ok(message) => letters.push(message.unwrap().detach()),
+                Err(_) => break,
+            }
+        }
+        letters
+    }
+
+    /// Returns the offset this stack's worker group committed on a jobs topic partition.
+    pub fn committed_offset(&self, partition: i32) -> Option<i64> {
+        let kafka = self.kafka_config();
+        let consumer: BaseConsumer = kafka
+            .client_config()
+            .set("group.id", &kafka.group)
+            .create()
+            .unwrap();
+        let mut list = TopicPartitionList::new();
+        list.add_partition(&kafka.topic, partition);
+        let committed = consumer
+            .committed_offsets(list, Duration::from_secs(5))
+            .unwrap();
+        match committed.elements()[0].offset() {
+            Offset::Offset(offset) => Some(offset),
+            _ => None,
+        }
+    }
+
+    fn kafka_config(&self) -> KafkaConfig {
+        KafkaConfig::from_env(&as_env(&self.env)).unwrap()
     }
 
     /// Opens a pool on this stack's database, for checks the API does not expose.

@@ -1,0 +1,98 @@
+//! The dead-letter topic: where a worker puts a message it could not process, so that nothing
+//! accepted is dropped. Two kinds of message go there:
+//!
+//! - a message on the jobs topic that is not a job (no payload, or not a job's JSON);
+//! - a job that failed only because S3 kept failing, so that an operator can submit it again
+//!   once S3 is back.
+//!
+//! Each record keeps the original key and payload and adds headers that give the reason and the
+//! original position. The worker commits the original offset only after the broker acknowledged
+//! the dead letter (acks=all), so a crash in between can produce a dead letter twice but never
+//! loses one.
+
+use std::time::Duration;
+
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use rfo_common::kafka::KafkaConfig;
+
+/// Header naming why the message is on the dead-letter topic.
+pub const REASON_HEADER: &str = "rfo-reason";
+/// Header with the original `topic/partition/offset`.
+pub const SOURCE_HEADER: &str = "rfo-source";
+/// Header with the id of the worker that gave up on the message.
+pub const WORKER_HEADER: &str = "rfo-worker";
+/// Header with the time the worker gave up, in RFC 3339.
+pub const FAILED_AT_HEADER: &str = "rfo-failed-at";
+
+/// The position of a dead letter on the jobs topic.
+pub struct Source<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// A producer for the dead-letter topic.
+pub struct DeadLetters {
+    producer: FutureProducer,
+    topic: String,
+    worker_id: String,
+}
+
+impl DeadLetters {
+    pub fn new(config: &KafkaConfig, worker_id: &str) -> Result<Self, KafkaError> {
+        Ok(Self {
+            producer: config.producer_config().create()?,
+            topic: config.dead_letter_topic.clone(),
+            worker_id: worker_id.to_owned(),
+        })
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Produces one dead letter and waits until every in-sync replica has it.
+    pub async fn send(
+        &self,
+        source: &Source<'_>,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        reason: &str,
+    ) -> Result<(), KafkaError> {
+        let origin = format!("{}/{}/{}", source.topic, source.partition, source.offset);
+        let failed_at = chrono::Utc::now().to_rfc3339();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: REASON_HEADER,
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: SOURCE_HEADER,
+                value: Some(&origin),
+            })
+            .insert(Header {
+                key: WORKER_HEADER,
+                value: Some(&self.worker_id),
+            })
+            .insert(Header {
+                key: FAILED_AT_HEADER,
+                value: Some(&failed_at),
+            });
+        let mut record: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(&self.topic).headers(headers);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(payload) = payload {
+            record = record.payload(payload);
+        }
+        self.producer
+            .send(record, Timeout::After(Duration::from_secs(15)))
+            .await
+            .map(|_| ())
+            .map_err(|(error, _)| error)
+    }
+}
