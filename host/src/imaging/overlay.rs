@@ -103,8 +103,11 @@ pub fn draw_overlay(
         canvas.draw_outline(overlay_box, color, style.thickness);
     }
     // Labels go on top of every outline so that no other box hides them.
-    for (overlay_box, &color) in boxes.iter().zip(&colors) {
-        canvas.draw_label(overlay_box, color, style.text_scale);
+    let labels = layout_labels(boxes, image.width, image.height, style.text_scale);
+    for (label, &color) in labels.iter().zip(&colors) {
+        if let Some(label) = label {
+            canvas.draw_label(label, color);
+        }
     }
     Ok(canvas)
 }
@@ -129,6 +132,157 @@ pub fn encode_png(canvas: &DrawnOverlay) -> Result<Vec<u8>, OverlayError> {
         )
         .map_err(OverlayError::Encode)?;
     Ok(png)
+}
+
+/// A rectangle `[x, x + width) x [y, y + height)` in image pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rect {
+    x: u64,
+    y: u64,
+    width: u64,
+    height: u64,
+}
+
+impl Rect {
+    fn area(&self) -> u64 {
+        self.width * self.height
+    }
+
+    /// Returns the area this rectangle shares with `other`.
+    fn overlap(&self, other: &Rect) -> u64 {
+        let width = (self.x + self.width)
+            .min(other.x + other.width)
+            .saturating_sub(self.x.max(other.x));
+        let height = (self.y + self.height)
+            .min(other.y + other.height)
+            .saturating_sub(self.y.max(other.y));
+        width * height
+    }
+
+    /// Returns the fraction of `self` that `other` covers, in 0..=1.
+    fn covered_by(&self, other: &Rect) -> f64 {
+        self.overlap(other) as f64 / self.area().max(1) as f64
+    }
+}
+
+/// A label's text, glyph magnification and the bar it is drawn on.
+#[derive(Debug, Clone, PartialEq)]
+struct LabelLayout {
+    text: String,
+    scale: u32,
+    bar: Rect,
+}
+
+/// Chooses where each box's label goes, so that labels neither cover each other nor hide other
+/// boxes where the image leaves room.
+///
+/// Boxes pick in order of score, highest first. Each tries, at full size and then at half size:
+/// above the box, below it, inside its top edge, then the same three aligned to the box's right
+/// edge. The first place that covers no label and no other box wins. When every place covers
+/// something, the one that hides least wins: covering another label counts four times as much
+/// as hiding the same fraction of a box. Boxes whose top-left corner is outside the image get no
+/// label.
+fn layout_labels(
+    boxes: &[OverlayBox<'_>],
+    width: u32,
+    height: u32,
+    scale: u32,
+) -> Vec<Option<LabelLayout>> {
+    let (image_width, image_height) = (u64::from(width), u64::from(height));
+    let box_rects: Vec<Rect> = boxes
+        .iter()
+        .map(|b| Rect {
+            x: u64::from(b.x),
+            y: u64::from(b.y),
+            width: u64::from(b.width).min(image_width.saturating_sub(u64::from(b.x))),
+            height: u64::from(b.height).min(image_height.saturating_sub(u64::from(b.y))),
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..boxes.len())
+        .filter(|&i| boxes[i].x < width && boxes[i].y < height)
+        .collect();
+    order.sort_by(|&a, &b| boxes[b].score.total_cmp(&boxes[a].score));
+
+    let mut scales = vec![scale.max(1)];
+    if scale / 2 >= 1 {
+        scales.push(scale / 2);
+    }
+    let mut layouts = vec![None; boxes.len()];
+    let mut placed: Vec<Rect> = Vec::new();
+    for index in order {
+        let own = box_rects[index];
+        let text = format!("{} {:.2}", boxes[index].label, boxes[index].score);
+        let cost = |bar: &Rect| {
+            let on_labels: f64 = placed.iter().map(|label| bar.covered_by(label)).sum();
+            let on_boxes: f64 = box_rects
+                .iter()
+                .enumerate()
+                .filter(|&(other, _)| other != index)
+                .map(|(_, other)| other.covered_by(bar))
+                .sum();
+            4.0 * on_labels + on_boxes
+        };
+
+        let mut best: Option<(f64, u32, Rect)> = None;
+        'search: for &scale in &scales {
+            let glyph = u64::from(GLYPH_SIZE * scale);
+            let padding = u64::from(scale);
+            let bar_width = text.chars().count() as u64 * glyph + 2 * padding;
+            let bar_height = glyph + 2 * padding;
+            for bar in label_candidates(own, bar_width, bar_height, image_width, image_height) {
+                let bar_cost = cost(&bar);
+                if best.is_none_or(|(least, _, _)| bar_cost < least) {
+                    best = Some((bar_cost, scale, bar));
+                }
+                if bar_cost == 0.0 {
+                    break 'search;
+                }
+            }
+        }
+        if let Some((_, scale, bar)) = best {
+            placed.push(bar);
+            layouts[index] = Some(LabelLayout {
+                text: text.clone(),
+                scale,
+                bar,
+            });
+        }
+    }
+    layouts
+}
+
+/// Lists the places a label bar may go around `own`, in order of preference, moved left where
+/// it would run past the right edge. Places that do not fit vertically are left out, except
+/// inside the box's top edge, which is always offered.
+fn label_candidates(
+    own: Rect,
+    bar_width: u64,
+    bar_height: u64,
+    image_width: u64,
+    image_height: u64,
+) -> Vec<Rect> {
+    let max_x = image_width.saturating_sub(bar_width);
+    let left = own.x.min(max_x);
+    let right = (own.x + own.width).saturating_sub(bar_width).min(max_x);
+    let above = own.y.checked_sub(bar_height);
+    let below = Some(own.y + own.height).filter(|y| y + bar_height <= image_height);
+    let inside = Some(own.y.min(image_height.saturating_sub(bar_height)));
+
+    let mut candidates = Vec::with_capacity(6);
+    for x in [left, right] {
+        for y in [above, below, inside].into_iter().flatten() {
+            let bar = Rect {
+                x,
+                y,
+                width: bar_width,
+                height: bar_height,
+            };
+            if !candidates.contains(&bar) {
+                candidates.push(bar);
+            }
+        }
+    }
+    candidates
 }
 
 /// Returns the RGB colour that [`render_overlay`] gives each box.
@@ -279,35 +433,16 @@ impl DrawnOverlay {
         self.fill_rect(x1.saturating_sub(t).max(x0), y0, x1, y1, color);
     }
 
-    /// Draws "label score" on a bar of the box colour: above the box, below it when there is no
-    /// room above, inside its top edge when neither fits, moved left if it would run past the
-    /// right edge.
-    fn draw_label(&mut self, overlay_box: &OverlayBox<'_>, color: [u8; 3], scale: u32) {
-        if overlay_box.x >= self.width || overlay_box.y >= self.height {
-            return;
-        }
-        let text = format!("{} {:.2}", overlay_box.label, overlay_box.score);
-        let glyph = u64::from(GLYPH_SIZE * scale);
-        let padding = u64::from(scale);
-        let bar_width = text.chars().count() as u64 * glyph + 2 * padding;
-        let bar_height = glyph + 2 * padding;
+    /// Draws a label's bar in the box colour and its text on top.
+    fn draw_label(&mut self, label: &LabelLayout, color: [u8; 3]) {
+        let bar = label.bar;
+        self.fill_rect(bar.x, bar.y, bar.x + bar.width, bar.y + bar.height, color);
 
-        // Below rather than inside, so that a label does not hide a small box at the top edge.
-        let box_y = u64::from(overlay_box.y);
-        let box_bottom = box_y + u64::from(overlay_box.height);
-        let bar_y = if box_y >= bar_height {
-            box_y - bar_height
-        } else if box_bottom + bar_height <= u64::from(self.height) {
-            box_bottom
-        } else {
-            box_y
-        };
-        let bar_x = u64::from(overlay_box.x).min(u64::from(self.width).saturating_sub(bar_width));
-        self.fill_rect(bar_x, bar_y, bar_x + bar_width, bar_y + bar_height, color);
-
-        let mut glyph_x = bar_x + padding;
-        for c in text.chars() {
-            self.draw_glyph(glyph_x, bar_y + padding, c, u64::from(scale));
+        let scale = u64::from(label.scale);
+        let glyph = u64::from(GLYPH_SIZE) * scale;
+        let mut glyph_x = bar.x + scale;
+        for c in label.text.chars() {
+            self.draw_glyph(glyph_x, bar.y + scale, c, scale);
             glyph_x += glyph;
         }
     }
@@ -360,6 +495,86 @@ mod tests {
                 text_scale: 6
             }
         );
+    }
+
+    fn scored(x: u32, y: u32, width: u32, height: u32, score: f32) -> OverlayBox<'static> {
+        OverlayBox {
+            x,
+            y,
+            width,
+            height,
+            label: "metal",
+            score,
+        }
+    }
+
+    fn bar(layout: &Option<LabelLayout>) -> Rect {
+        layout.as_ref().expect("a label was placed").bar
+    }
+
+    #[test]
+    fn label_goes_above_box_with_room() {
+        let layouts = layout_labels(&[scored(100, 100, 40, 40, 0.9)], 512, 512, 2);
+        let bar = bar(&layouts[0]);
+        assert_eq!((bar.x, bar.y + bar.height), (100, 100));
+        assert_eq!(layouts[0].as_ref().unwrap().scale, 2);
+    }
+
+    #[test]
+    fn label_goes_below_box_at_top_edge() {
+        let layouts = layout_labels(&[scored(100, 0, 40, 40, 0.9)], 512, 512, 2);
+        assert_eq!(bar(&layouts[0]).y, 40);
+    }
+
+    #[test]
+    fn labels_of_close_boxes_do_not_overlap() {
+        let boxes = [
+            scored(100, 100, 20, 20, 0.9),
+            scored(130, 100, 20, 20, 0.8),
+            scored(100, 130, 20, 20, 0.7),
+        ];
+        let layouts = layout_labels(&boxes, 512, 512, 2);
+        for i in 0..boxes.len() {
+            for j in i + 1..boxes.len() {
+                assert_eq!(
+                    bar(&layouts[i]).overlap(&bar(&layouts[j])),
+                    0,
+                    "labels {i} and {j}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn label_does_not_hide_small_neighbour() {
+        // The small box sits where the large box's label would go by default.
+        let boxes = [
+            scored(100, 100, 200, 200, 0.9),
+            scored(110, 80, 12, 12, 0.5),
+        ];
+        let layouts = layout_labels(&boxes, 512, 512, 2);
+        let small = Rect {
+            x: 110,
+            y: 80,
+            width: 12,
+            height: 12,
+        };
+        assert_eq!(bar(&layouts[0]).overlap(&small), 0);
+        assert_eq!(bar(&layouts[1]).overlap(&bar(&layouts[0])), 0);
+    }
+
+    #[test]
+    fn every_box_inside_image_gets_label() {
+        // Twenty boxes in a 64x64 image leave no free place, yet each still gets a label.
+        let boxes: Vec<_> = (0..20).map(|i| scored(i * 3, i * 3, 4, 4, 0.5)).collect();
+        let layouts = layout_labels(&boxes, 64, 64, 1);
+        assert!(layouts.iter().all(Option::is_some));
+    }
+
+    #[test]
+    fn box_outside_image_gets_no_label() {
+        let layouts = layout_labels(&[scored(600, 10, 4, 4, 0.5)], 512, 512, 2);
+        assert_eq!(layouts[0], None);
     }
 
     #[test]
