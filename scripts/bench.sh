@@ -3,7 +3,9 @@
 #   detect        `detect` in Wasm against the same detector compiled natively
 #   plugins       plugin instantiation, file landing to serving, RSS over 1,000 swaps
 #   pipeline      jobs/s and time per stage through the local stack (starts and stops it)
-# With no argument it runs all three. RFO_BENCH_JOBS sets the pipeline's jobs per image (10).
+# With no argument it runs all three. For the pipeline, RFO_BENCH_JOBS sets the jobs per image
+# (10), RFO_BENCH_IMAGES a comma-separated list of names in examples/radiographs, and
+# RFO_CONCURRENCY the worker's jobs in flight.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -13,11 +13,23 @@ use std::time::{Duration, Instant};
 use rfo_common::job::{JobStatus, StageTimings};
 use support::Stack;
 
-const IMAGES: [&str; 3] = [
+/// Radiographs from `examples/radiographs` used when `RFO_BENCH_IMAGES` is unset.
+const DEFAULT_IMAGES: [&str; 3] = [
     "chest-pa-nih-1.png",
     "chest-pa-rsna.dcm",
     "leg-ap-cr-lead-marker-j2k-lossless.dcm",
 ];
+
+/// Returns the radiographs to process: `RFO_BENCH_IMAGES`, a comma-separated list of names in
+/// `examples/radiographs`, or [`DEFAULT_IMAGES`].
+fn images() -> Vec<String> {
+    match std::env::var("RFO_BENCH_IMAGES") {
+        Ok(list) if !list.trim().is_empty() => {
+            list.split(',').map(|name| name.trim().to_owned()).collect()
+        }
+        _ => DEFAULT_IMAGES.map(str::to_owned).into(),
+    }
+}
 
 fn jobs_per_image() -> usize {
     std::env::var("RFO_BENCH_JOBS")
@@ -32,11 +44,11 @@ struct Figures {
     mean: StageTimings,
 }
 
-async fn run_batch(stack: &Stack, plugin: &str) -> Figures {
+async fn run_batch(stack: &Stack, images: &[String], plugin: &str) -> Figures {
     let started = Instant::now();
     let mut ids = Vec::new();
     for _ in 0..jobs_per_image() {
-        for image in IMAGES {
+        for image in images {
             ids.push(stack.submit(image, Some(plugin)).await);
         }
     }
@@ -79,24 +91,35 @@ fn print(label: &str, f: &Figures) {
 }
 
 async fn bench_pipeline() {
+    let images = images();
     let mut stack = Stack::start("bench").await;
     stack.install_plugin("foreign-object");
     stack.install_plugin("template");
-    stack.start_worker(&[]);
+    // RFO_CONCURRENCY reaches the worker, whose environment is otherwise the stack's alone.
+    let concurrency = std::env::var("RFO_CONCURRENCY").ok();
+    let worker_env: Vec<(&str, &str)> = concurrency
+        .iter()
+        .map(|value| ("RFO_CONCURRENCY", value.as_str()))
+        .collect();
+    stack.start_worker(&worker_env);
     stack.wait_plugin("template", Duration::from_secs(60)).await;
     stack
         .wait_plugin("foreign-object", Duration::from_secs(60))
         .await;
-    for image in IMAGES {
+    for image in &images {
         stack.upload_example(image).await;
     }
     // Warm up: first group join and first-touch costs.
-    let warm = stack.submit(IMAGES[0], Some("template")).await;
+    let warm = stack.submit(&images[0], Some("template")).await;
     stack.wait_finished(warm, Duration::from_secs(120)).await;
 
-    let baseline = run_batch(&stack, "template").await;
-    let detector = run_batch(&stack, "foreign-object").await;
-    println!("images: {}", IMAGES.join(", "));
+    let baseline = run_batch(&stack, &images, "template").await;
+    let detector = run_batch(&stack, &images, "foreign-object").await;
+    println!("images: {}", images.join(", "));
+    println!(
+        "worker concurrency: {}",
+        concurrency.as_deref().unwrap_or("default (CPU count)")
+    );
     print("template", &baseline);
     print("foreign-object", &detector);
     println!(
