@@ -107,7 +107,8 @@ pub struct JobView {
     pub detections: Vec<Detection>,
     pub plugin: PluginUse,
     pub error: Option<String>,
-    /// How many times a worker has started this job.
+    /// How many times a worker has started this job, counting retries after S3 or PostgreSQL
+    /// errors as well as redeliveries.
     pub attempts: i32,
     pub timings_ms: Option<StageTimings>,
 }
