@@ -5,8 +5,8 @@
 //! - a job that failed only because S3 kept failing, so that an operator can submit it again
 //!   once S3 is back.
 //!
-//! Each record keeps the original key and payload and adds headers that give the reason and the
-//! original position. The worker commits the original offset only after the broker acknowledged
+//! Each record keeps the original key and payload (only their first bytes when they are larger
+//! than a broker takes) and adds headers that give the reason and the original position. The worker commits the original offset only after the broker acknowledged
 //! the dead letter (acks=all), so a crash in between can produce a dead letter twice but never
 //! loses one.
 
@@ -26,6 +26,16 @@ pub const SOURCE_HEADER: &str = "rfo-source";
 pub const WORKER_HEADER: &str = "rfo-worker";
 /// Header with the time the worker gave up, in RFC 3339.
 pub const FAILED_AT_HEADER: &str = "rfo-failed-at";
+/// Header with the original payload's size in bytes, present when the payload was cut.
+pub const ORIGINAL_BYTES_HEADER: &str = "rfo-original-bytes";
+
+/// Largest payload kept whole. Producers reject messages over `message.max.bytes` (librdkafka's
+/// default is 1,000,000 bytes), and a dead letter that can never be produced would block its
+/// partition's commits, so a longer payload keeps only its first this many bytes.
+pub const MAX_PAYLOAD_BYTES: usize = 512 * 1024;
+
+/// Largest key kept whole, for the same reason. Job keys are 36-byte job ids.
+pub const MAX_KEY_BYTES: usize = 4 * 1024;
 
 /// The position of a dead letter on the jobs topic.
 pub struct Source<'a> {
@@ -64,7 +74,10 @@ impl DeadLetters {
     ) -> Result<(), KafkaError> {
         let origin = format!("{}/{}/{}", source.topic, source.partition, source.offset);
         let failed_at = chrono::Utc::now().to_rfc3339();
-        let headers = OwnedHeaders::new()
+        let original_bytes = payload.map_or(0, <[u8]>::len);
+        let payload = payload.map(|bytes| &bytes[..bytes.len().min(MAX_PAYLOAD_BYTES)]);
+        let key = key.map(|bytes| &bytes[..bytes.len().min(MAX_KEY_BYTES)]);
+        let mut headers = OwnedHeaders::new()
             .insert(Header {
                 key: REASON_HEADER,
                 value: Some(reason),
@@ -81,6 +94,12 @@ impl DeadLetters {
                 key: FAILED_AT_HEADER,
                 value: Some(&failed_at),
             });
+        if original_bytes > MAX_PAYLOAD_BYTES {
+            headers = headers.insert(Header {
+                key: ORIGINAL_BYTES_HEADER,
+                value: Some(&original_bytes.to_string()),
+            });
+        }
         let mut record: FutureRecord<'_, [u8], [u8]> =
             FutureRecord::to(&self.topic).headers(headers);
         if let Some(key) = key {

@@ -10,6 +10,7 @@ use crate::support::proxy::Proxy;
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rfo_common::job::{JobMessage, JobStatus};
 use rfo_host::imaging::{self, DecodeLimits, OverlayBox};
+use rfo_host::worker::dead_letter;
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(90);
 const LEG: &str = "leg-ap-cr-lead-marker-j2k-lossless.dcm";
@@ -229,6 +230,23 @@ async fn message_not_a_job_goes_to_dead_letter_topic() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_message_is_cut_in_dead_letter() {
+    let stack = stack_with_worker("huge-message", &[]).await;
+    let payload = vec![b'x'; 2_000_000];
+
+    stack.produce_raw(b"huge", &payload).await;
+    let letters = stack.dead_letters(1, JOB_TIMEOUT).await;
+
+    assert_eq!(letters.len(), 1, "expected one dead letter");
+    let kept = letters[0].payload().unwrap_or_default();
+    assert_eq!(kept.len(), dead_letter::MAX_PAYLOAD_BYTES);
+    assert_eq!(
+        header(&letters[0], "rfo-original-bytes").as_deref(),
+        Some("2000000")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
