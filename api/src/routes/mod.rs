@@ -17,7 +17,7 @@ use tower_http::trace::TraceLayer;
 use crate::AppState;
 
 /// Largest request body accepted; a job request is a few hundred bytes.
-const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 
 async fn not_found(uri: axum::http::Uri) -> crate::error::ApiError {
     crate::error::ApiError::NotFound(format!(

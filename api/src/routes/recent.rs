@@ -28,7 +28,7 @@ fn parse_count(raw: Option<&str>) -> Result<i64, ApiError> {
     };
     let n: i64 = raw.trim().parse().map_err(|_| {
         ApiError::BadRequest(format!(
-            "n is {raw:?}: expected a whole number from 1 to {MAX_COUNT}"
+            "n is {raw:?}: expected a whole number (values outside 1 to {MAX_COUNT} are clamped)"
         ))
     })?;
     Ok(n.clamp(1, MAX_COUNT))

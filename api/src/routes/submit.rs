@@ -30,7 +30,20 @@ pub async fn submit(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let body = body.map_err(|rejection| ApiError::TooLarge(rejection.body_text()))?;
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(format!(
+                "request body is larger than {} KiB; send only {{\"image_key\": \"...\"}}, \
+                 optionally with \"plugin\"",
+                super::MAX_BODY_BYTES / 1024
+            ))
+        } else {
+            ApiError::BadRequest(format!(
+                "failed to read the request body: {}",
+                rejection.body_text()
+            ))
+        }
+    })?;
     let request = parse_request(&body)?;
     if let Some(plugin) = &request.plugin {
         check_plugin_available(&state, plugin).await?;

@@ -181,7 +181,10 @@ async fn oversized_body_answers_json_413() {
     let (status, answer) = stack.submit_raw(&body).await;
     assert_eq!(status, 413, "{answer}");
     assert!(
-        answer["error"].as_str().unwrap().contains("length limit"),
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 64 KiB"),
         "{answer}"
     );
 }
