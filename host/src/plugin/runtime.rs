@@ -277,7 +277,9 @@ impl PluginRuntime {
 
     /// Compiles a component and checks that it exports the rfo detector world.
     pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, String> {
-        let component = Component::new(&self.engine, bytes)
+        check_component_header(bytes)?;
+        // `from_binary` rather than `new`, which would also try to parse text as WAT.
+        let component = Component::from_binary(&self.engine, bytes)
             .map_err(|e| format!("not a valid component: {e:#}"))?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
             format!("the component imports something the rfo sandbox does not provide: {e:#}")
@@ -446,9 +448,49 @@ fn validate(
     Ok(())
 }
 
+/// Checks the 8-byte preamble: the `\0asm` magic, then the version and layer of a component.
+/// A core module, or a file that is not WebAssembly at all, gets a message that says how to
+/// build a component instead of a parser error.
+fn check_component_header(bytes: &[u8]) -> Result<(), String> {
+    const MAGIC: &[u8] = b"\0asm";
+    const CORE_MODULE: [u8; 4] = [1, 0, 0, 0];
+    if !bytes.starts_with(MAGIC) {
+        return Err(
+            "not a WebAssembly binary (it does not start with the \\0asm magic bytes); build the \
+             plugin with `cargo build --target wasm32-wasip2` or another component toolchain"
+                .to_owned(),
+        );
+    }
+    if bytes.get(4..8) == Some(&CORE_MODULE[..]) {
+        return Err(
+            "a core WebAssembly module, not a component; build for wasm32-wasip2, or wrap the \
+             module with `wasm-tools component new`"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_check_rejects_text_file() {
+        let error = check_component_header(b"# A README, not a plugin\n").unwrap_err();
+        assert!(error.starts_with("not a WebAssembly binary"), "{error}");
+    }
+
+    #[test]
+    fn header_check_rejects_core_module() {
+        let error = check_component_header(b"\0asm\x01\0\0\0").unwrap_err();
+        assert!(error.contains("core WebAssembly module"), "{error}");
+    }
+
+    #[test]
+    fn header_check_accepts_component() {
+        assert!(check_component_header(b"\0asm\x0d\0\x01\0").is_ok());
+    }
 
     #[test]
     fn deadline_rounds_up_to_whole_ticks() {
