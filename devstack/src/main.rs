@@ -12,6 +12,7 @@
 mod api_client;
 mod demo;
 mod demo_report;
+mod download;
 mod kafka;
 mod s3_client;
 mod s3_server;
@@ -50,6 +51,18 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Download objects, such as a job's overlay_key, from a bucket of the server in S3_ENDPOINT.
+    Download {
+        /// Bucket to download from.
+        #[arg(long, env = "S3_OUTPUT_BUCKET")]
+        bucket: String,
+        /// Folder to save into; each object is saved under the last part of its key.
+        #[arg(long, short = 'o', default_value = ".")]
+        out_dir: PathBuf,
+        /// Object keys, for example `overlays/<job_id>.png`.
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
     /// Submit every radiograph in a folder to a running rfo API and wait for the results.
     Demo(demo::DemoArgs),
 }
@@ -73,6 +86,11 @@ fn main() -> ExitCode {
                 prefix,
                 paths,
             } => upload::run(&bucket, &prefix, &paths).await,
+            Command::Download {
+                bucket,
+                out_dir,
+                keys,
+            } => download::run(&bucket, &out_dir, &keys).await,
             Command::Demo(args) => demo::run(args).await,
         }
     });

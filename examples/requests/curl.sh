@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The rfo API calls as curl commands. Run after `source .rfo/stack.env` (for RFO_API_URL) and
-# after uploading the image to the input bucket (see ../README.md).
+# after uploading the image to the input bucket with `target/debug/rfo-devstack upload FILE`
+# (the quick start in the top-level README.md shows the whole round trip).
 set -euo pipefail
 api="${RFO_API_URL:?source .rfo/stack.env first}"
 image_key="${1:-chest-pa-nih-1.png}"
