@@ -88,6 +88,7 @@ for name in "${test_plugins[@]}"; do
 done
 
 # Two builds of one plugin that differ only in version, for the hot-swap tests.
+log "building the test plugin versioned twice, as versions 1.0.0 and 2.0.0"
 for version in 1 2; do
     RFO_VERSIONED_VERSION="$version.0.0" cargo build --release --locked \
         --manifest-path "$plugins_dir/Cargo.toml" \
