@@ -118,7 +118,45 @@ fn bench_swaps_rss_and_latency() {
     );
 }
 
+/// Times compiling a component with no cache (the baseline), into an empty cache (a worker's
+/// first start) and from a cache a previous runtime filled (a restart).
+fn bench_compile_cache() {
+    for name in ["foreign-object", "exposure"] {
+        let Some(bytes) = support::plugin_bytes(name) else {
+            println!("{name}: not built, skipped (plugins/build.sh builds it)");
+            continue;
+        };
+        let clock = Instant::now();
+        PluginRuntime::new().unwrap().compile(&bytes).unwrap();
+        let uncached = clock.elapsed().as_secs_f64() * 1e3;
+
+        let cache = TempDir::new("rfo-bench-compile-cache");
+        let clock = Instant::now();
+        PluginRuntime::with_compile_cache(Some(cache.path()))
+            .unwrap()
+            .compile(&bytes)
+            .unwrap();
+        let first_start = clock.elapsed().as_secs_f64() * 1e3;
+
+        // A new runtime, as after a restart, finds the code the first one stored.
+        let clock = Instant::now();
+        PluginRuntime::with_compile_cache(Some(cache.path()))
+            .unwrap()
+            .compile(&bytes)
+            .unwrap();
+        let restart = clock.elapsed().as_secs_f64() * 1e3;
+        println!(
+            "{name} ({} KiB): compile without cache {uncached:.1} ms (baseline); \
+             into an empty cache {first_start:.1} ms ({:.2}x); from a warm cache {restart:.1} ms ({:.3}x)",
+            bytes.len() / 1024,
+            first_start / uncached,
+            restart / uncached
+        );
+    }
+}
+
 fn main() {
     bench_instantiate();
     bench_swaps_rss_and_latency();
+    bench_compile_cache();
 }

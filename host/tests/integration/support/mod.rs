@@ -62,16 +62,25 @@ pub fn example(name: &str) -> PathBuf {
 
 /// Returns the path of a built plugin in `target/plugins` (`testing/NAME` for the hostile ones).
 pub fn built_plugin(name: &str) -> PathBuf {
-    let dir = std::env::var("RFO_TEST_PLUGINS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join("target/plugins"));
-    let path = dir.join(format!("{name}.wasm"));
+    let path = plugins_dir().join(format!("{name}.wasm"));
     assert!(
         path.exists(),
         "{} is missing: build the plugins first with plugins/build.sh",
         path.display()
     );
     path
+}
+
+/// Reads a built plugin, or returns `None` when it has not been built.
+pub fn plugin_bytes(name: &str) -> Option<Vec<u8>> {
+    std::fs::read(plugins_dir().join(format!("{name}.wasm"))).ok()
+}
+
+/// Returns the folder of built plugins: `RFO_TEST_PLUGINS`, by default `target/plugins`.
+fn plugins_dir() -> PathBuf {
+    std::env::var("RFO_TEST_PLUGINS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("target/plugins"))
 }
 
 pub struct Stack {
@@ -308,7 +317,11 @@ impl Stack {
     /// Returns the partition and offset the message landed at.
     pub async fn produce_raw(&self, key: &[u8], payload: &[u8]) -> (i32, i64) {
         let kafka = self.kafka_config();
-        let producer: FutureProducer = kafka.producer_config().create().unwrap();
+        let producer: FutureProducer = kafka
+            .producer_config()
+            .set("message.max.bytes", "4000000")
+            .create()
+            .unwrap();
         let record = FutureRecord::to(&kafka.topic).key(key).payload(payload);
         let delivery = producer
             .send(record, Timeout::After(Duration::from_secs(15)))
