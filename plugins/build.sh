@@ -51,6 +51,9 @@ install_file() {
     log "  $(du -k "$destination" | cut -f1) KiB  ${destination#"$repo_root"/}"
 }
 
+# Cargo reads .cargo/config.toml (SIMD for the WebAssembly target) from the current folder up.
+cd "$plugins_dir"
+
 command -v cargo >/dev/null || fail "cargo not found: install Rust with rustup"
 command -v rustup >/dev/null || fail "rustup not found: it installs the $wasm_target target"
 

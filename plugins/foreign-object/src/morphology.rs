@@ -6,112 +6,116 @@
 /// Bright structures that a square of that size cannot fit inside are removed, so that
 /// `image - opening` (the white top-hat) keeps just the small bright objects with their contrast
 /// against the local background. Pixels beyond the border are ignored, not taken as 0.
+///
+/// The square filter is separable into a vertical and a horizontal pass. Vertical passes run on
+/// whole rows at a time, which reads memory in order and lets the compiler use vector
+/// instructions, so the horizontal passes run as vertical ones on the transposed image.
 pub fn opening(values: &[u16], width: usize, height: usize, radius: usize) -> Vec<u16> {
-    let mut result = values.to_vec();
-    filter_rows(&mut result, width, radius, Extreme::Min);
-    filter_columns(&mut result, width, height, radius, Extreme::Min);
-    filter_rows(&mut result, width, radius, Extreme::Max);
-    filter_columns(&mut result, width, height, radius, Extreme::Max);
-    result
+    let mut image = values.to_vec();
+    filter_vertical::<MIN>(&mut image, width, height, radius);
+    // Minimum and maximum filters along one axis commute with those along the other, so the
+    // two horizontal passes can share one transposition.
+    let mut transposed = transpose(&image, width, height);
+    filter_vertical::<MIN>(&mut transposed, height, width, radius);
+    filter_vertical::<MAX>(&mut transposed, height, width, radius);
+    let mut image = transpose(&transposed, height, width);
+    filter_vertical::<MAX>(&mut image, width, height, radius);
+    image
 }
 
-#[derive(Clone, Copy)]
-enum Extreme {
-    Min,
-    Max,
+/// Filter kinds for [`filter_vertical`]: the minimum (erosion) or the maximum (dilation).
+const MIN: bool = true;
+const MAX: bool = false;
+
+#[inline(always)]
+fn pick<const IS_MIN: bool>(a: u16, b: u16) -> u16 {
+    if IS_MIN { a.min(b) } else { a.max(b) }
 }
 
-impl Extreme {
-    fn pick(self, a: u16, b: u16) -> u16 {
-        match self {
-            Extreme::Min => a.min(b),
-            Extreme::Max => a.max(b),
-        }
-    }
-
-    /// Padding value that never wins, so that pixels beyond the border are ignored.
-    fn neutral(self) -> u16 {
-        match self {
-            Extreme::Min => u16::MAX,
-            Extreme::Max => 0,
-        }
-    }
+/// Returns the value that never wins, so that pixels beyond the border are ignored.
+fn neutral<const IS_MIN: bool>() -> u16 {
+    if IS_MIN { u16::MAX } else { 0 }
 }
 
-fn filter_rows(values: &mut [u16], width: usize, radius: usize, extreme: Extreme) {
-    let mut scratch = SlidingScratch::default();
-    let mut line = Vec::with_capacity(width);
-    for row in values.chunks_exact_mut(width) {
-        line.clear();
-        line.extend_from_slice(row);
-        scratch.filter(&line, radius, extreme, row);
+/// Combines `rows` into `into` element by element.
+#[inline(always)]
+fn combine<const IS_MIN: bool>(into: &mut [u16], rows: &[u16]) {
+    for (value, &other) in into.iter_mut().zip(rows) {
+        *value = pick::<IS_MIN>(*value, other);
     }
 }
 
-fn filter_columns(
+/// Replaces each pixel with the extreme of the `2 * radius + 1` pixels above, at and below it,
+/// clipped to the image.
+///
+/// This is the van Herk/Gil-Werman method, applied to whole rows. The image, padded with
+/// `radius` neutral rows above and below, is cut into blocks of the window's height. Within
+/// each block a running extreme from the top (`prefix`) and from the bottom (`suffix`) is kept.
+/// Any window spans at most two blocks, so its extreme is that of one suffix and one prefix row.
+fn filter_vertical<const IS_MIN: bool>(
     values: &mut [u16],
     width: usize,
     height: usize,
     radius: usize,
-    extreme: Extreme,
 ) {
-    let mut scratch = SlidingScratch::default();
-    let mut line = vec![0; height];
-    let mut filtered = vec![0; height];
-    for x in 0..width {
-        for (y, value) in line.iter_mut().enumerate() {
-            *value = values[y * width + x];
+    if width == 0 || height == 0 {
+        return;
+    }
+    let window = 2 * radius + 1;
+    let padded_height = height + 2 * radius;
+    let source_row = |padded_y: usize| {
+        padded_y
+            .checked_sub(radius)
+            .filter(|&y| y < height)
+            .map(|y| &values[y * width..(y + 1) * width])
+    };
+
+    let mut prefix = vec![0u16; padded_height * width];
+    let mut suffix = vec![0u16; padded_height * width];
+    for (padded_y, row) in prefix.chunks_exact_mut(width).enumerate() {
+        match source_row(padded_y) {
+            Some(source) => row.copy_from_slice(source),
+            None => row.fill(neutral::<IS_MIN>()),
         }
-        scratch.filter(&line, radius, extreme, &mut filtered);
-        for (y, &value) in filtered.iter().enumerate() {
-            values[y * width + x] = value;
+    }
+    suffix.copy_from_slice(&prefix);
+
+    for block in prefix.chunks_mut(window * width) {
+        for y in 1..block.len() / width {
+            let (above, rest) = block.split_at_mut(y * width);
+            combine::<IS_MIN>(&mut rest[..width], &above[(y - 1) * width..]);
         }
+    }
+    for block in suffix.chunks_mut(window * width) {
+        for y in (0..block.len() / width - 1).rev() {
+            let (upper, below) = block.split_at_mut((y + 1) * width);
+            combine::<IS_MIN>(&mut upper[y * width..], &below[..width]);
+        }
+    }
+
+    // The window of output row y covers padded rows y..y + window.
+    for (y, out) in values.chunks_exact_mut(width).enumerate() {
+        out.copy_from_slice(&suffix[y * width..(y + 1) * width]);
+        let last = y + window - 1;
+        combine::<IS_MIN>(out, &prefix[last * width..(last + 1) * width]);
     }
 }
 
-/// Buffers for the van Herk/Gil-Werman sliding extreme, reused across lines.
-#[derive(Default)]
-struct SlidingScratch {
-    padded: Vec<u16>,
-    prefix: Vec<u16>,
-    suffix: Vec<u16>,
-}
-
-impl SlidingScratch {
-    /// Writes to `out[i]` the extreme of `line[i - radius..=i + radius]`, clipped to the line.
-    ///
-    /// The padded line is cut into blocks of the window's length. Within each block a running
-    /// extreme from the left (`prefix`) and from the right (`suffix`) is kept, and any window
-    /// spans at most two blocks, so its extreme is that of one suffix and one prefix value.
-    fn filter(&mut self, line: &[u16], radius: usize, extreme: Extreme, out: &mut [u16]) {
-        let window = 2 * radius + 1;
-        let neutral = extreme.neutral();
-        self.padded.clear();
-        self.padded.resize(radius, neutral);
-        self.padded.extend_from_slice(line);
-        self.padded.resize(line.len() + 2 * radius, neutral);
-        let length = self.padded.len();
-
-        self.prefix.clear();
-        self.prefix.extend_from_slice(&self.padded);
-        self.suffix.clear();
-        self.suffix.extend_from_slice(&self.padded);
-        for i in 1..length {
-            if i % window != 0 {
-                self.prefix[i] = extreme.pick(self.prefix[i - 1], self.prefix[i]);
+/// Returns the `height` x `width` transpose of a `width` x `height` image, copied in tiles so
+/// that both sides stay in cache.
+fn transpose(values: &[u16], width: usize, height: usize) -> Vec<u16> {
+    const TILE: usize = 32;
+    let mut transposed = vec![0u16; values.len()];
+    for tile_y in (0..height).step_by(TILE) {
+        for tile_x in (0..width).step_by(TILE) {
+            for y in tile_y..(tile_y + TILE).min(height) {
+                for x in tile_x..(tile_x + TILE).min(width) {
+                    transposed[x * height + y] = values[y * width + x];
+                }
             }
-        }
-        for i in (0..length - 1).rev() {
-            if (i + 1) % window != 0 {
-                self.suffix[i] = extreme.pick(self.suffix[i + 1], self.suffix[i]);
-            }
-        }
-
-        for (i, value) in out.iter_mut().enumerate().take(line.len()) {
-            // The window of output pixel i covers padded[i..i + window].
-            *value = extreme.pick(self.suffix[i], self.prefix[i + window - 1]);
         }
     }
+    transposed
 }
 
 #[cfg(test)]
