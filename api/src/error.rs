@@ -46,6 +46,15 @@ impl From<rfo_common::db::DbError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status(), Json(json!({ "error": self.to_string() }))).into_response()
+        let status = self.status();
+        let message = self.to_string();
+        // The message is logged in its quoted form, because it can contain text from the
+        // request. A 503's cause, when there is one, was logged where it arose.
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), error = ?message, "request failed");
+        } else {
+            tracing::info!(status = status.as_u16(), error = ?message, "request rejected");
+        }
+        (status, Json(json!({ "error": message }))).into_response()
     }
 }
