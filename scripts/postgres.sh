@@ -12,6 +12,10 @@
 # password `app`, so clients that always send one work. fsync is off: a machine crash can
 # corrupt the cluster, which is acceptable for a throwaway development database only.
 #
+# The server takes TLS as well as plain connections, as RDS does. Its certificate, for
+# 127.0.0.1 and localhost, is signed by a local CA made at the first start; postgres.env names
+# that CA's file in RFO_LOCAL_PG_CA, for clients that verify the server (DB_SSLMODE=verify-full).
+#
 # PostgreSQL refuses to run as root. As root, the cluster runs as the `postgres` user (created
 # if missing), and its data folder is $RFO_STATE_DIR/pg unless that user cannot reach it (for
 # example a checkout under /root); then it is /tmp/rfo-pg-<hash of $RFO_STATE_DIR>, and the
@@ -74,6 +78,7 @@ cluster_root() {
 
 ROOT_DIR="$(cluster_root)"
 DATA_DIR="$ROOT_DIR/data"
+TLS_DIR="$ROOT_DIR/tls"
 PG_LOG="$ROOT_DIR/postgres.log"
 
 is_running() {
@@ -114,11 +119,37 @@ init_cluster() {
     as_owner rm -f "$password_file"
 }
 
+# Makes a CA and a server certificate for 127.0.0.1 and localhost in $TLS_DIR, once.
+make_certificates() {
+    [[ -f "$TLS_DIR/server.crt" && -f "$TLS_DIR/ca.crt" ]] && return 0
+    command -v openssl >/dev/null || die "openssl not found: run scripts/setup.sh"
+    log "making a local CA and a TLS certificate for PostgreSQL in $TLS_DIR"
+    mkdir -p "$TLS_DIR"
+    local config="$TLS_DIR/server.cnf"
+    printf '%s\n' "[v3]" "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+        "basicConstraints=CA:FALSE" "keyUsage=digitalSignature,keyEncipherment" \
+        "extendedKeyUsage=serverAuth" >"$config"
+    {
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=rfo local CA" \
+            -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.crt" &&
+            openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+                -keyout "$TLS_DIR/server.key" -out "$TLS_DIR/server.csr" &&
+            openssl x509 -req -in "$TLS_DIR/server.csr" -CA "$TLS_DIR/ca.crt" \
+                -CAkey "$TLS_DIR/ca.key" -CAcreateserial -days 3650 \
+                -extfile "$config" -extensions v3 -out "$TLS_DIR/server.crt"
+    } >"$RFO_LOG_DIR/openssl.log" 2>&1 || die "openssl failed; see $RFO_LOG_DIR/openssl.log"
+    # PostgreSQL accepts a key only if its owner alone can read it.
+    chmod 600 "$TLS_DIR/server.key"
+    [[ "$(id -u)" -eq 0 ]] && chown postgres:postgres "$TLS_DIR/server.key" "$TLS_DIR/server.crt"
+    chmod 644 "$TLS_DIR/ca.crt"
+}
+
 start_cluster() {
     local port="$1"
     # No Unix socket: the path limit (107 bytes) breaks in deep checkouts, and clients use TCP.
     local options="-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='' \
--c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
+-c ssl=on -c ssl_cert_file='$TLS_DIR/server.crt' -c ssl_key_file='$TLS_DIR/server.key'"
     as_owner "$PG_BIN/pg_ctl" -D "$DATA_DIR" -l "$PG_LOG" -w -t 60 -o "$options" start >/dev/null
 }
 
@@ -142,6 +173,7 @@ export DB_USER=$DB_USER
 export DB_PASS=$DB_PASS
 export DB_NAME=$DB_NAME
 export DATABASE_URL=postgres://$DB_USER:$DB_PASS@127.0.0.1:$port/$DB_NAME
+export RFO_LOCAL_PG_CA=$TLS_DIR/ca.crt
 EOF
     mv "$ENV_FILE.tmp" "$ENV_FILE"
 }
@@ -149,6 +181,7 @@ EOF
 cmd_start() {
     ensure_postgres_user
     init_cluster
+    make_certificates
     ln -sfn "$PG_LOG" "$RFO_LOG_DIR/postgres.log"
 
     local port attempt

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and running rfo locally needs, skipping what is already there:
 # - Debian packages for building the Rust workspace (librdkafka is compiled from source by
-#   rdkafka-sys, which needs a C toolchain, OpenSSL and zlib headers) and python3 for the scripts;
+#   rdkafka-sys, which needs a C toolchain, OpenSSL and zlib headers), python3 for the scripts
+#   and the openssl command, which makes the local PostgreSQL's TLS certificate;
 # - PostgreSQL server binaries, if no `initdb` is found;
 # - the wasm32-wasip2 Rust target for the plugins.
 # Run as root or as a user with sudo. Safe to run again.
@@ -9,7 +10,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-APT_PACKAGES=(build-essential pkg-config libssl-dev zlib1g-dev python3 python3-venv curl)
+APT_PACKAGES=(build-essential pkg-config libssl-dev openssl zlib1g-dev python3 python3-venv curl)
 apt_updated=false
 
 apt_install() {
