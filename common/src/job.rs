@@ -1,6 +1,6 @@
 //! Jobs: the message on the queue and the record the API returns.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -14,6 +14,66 @@ pub struct JobMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin: Option<String>,
     pub submitted_at: DateTime<Utc>,
+}
+
+/// Longest `image_key` accepted, in bytes: S3's limit on key length.
+pub const MAX_IMAGE_KEY_BYTES: usize = 1024;
+
+/// Longest plugin name accepted, in bytes.
+pub const MAX_PLUGIN_NAME_BYTES: usize = 64;
+
+/// Checks that `key` can name an S3 object and be stored in PostgreSQL: not blank, without
+/// control characters, at most [`MAX_IMAGE_KEY_BYTES`].
+pub fn check_image_key(key: &str) -> Result<(), String> {
+    if key.trim().is_empty() {
+        return Err("image_key is empty".to_owned());
+    }
+    if let Some(c) = key.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "image_key contains the control character {c:?}; use printable characters only"
+        ));
+    }
+    if key.len() > MAX_IMAGE_KEY_BYTES {
+        return Err(format!(
+            "image_key is {} bytes long; S3 keys are at most {MAX_IMAGE_KEY_BYTES} bytes",
+            key.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `name` can be a plugin's name: 1 to 64 lowercase letters, digits and `-`.
+pub fn check_plugin_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= MAX_PLUGIN_NAME_BYTES
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "plugin name {name:?} is invalid: use 1 to 64 lowercase letters, digits and '-'"
+        ))
+    }
+}
+
+impl JobMessage {
+    /// Checks the fields a producer other than the API could have filled wrongly, so that
+    /// PostgreSQL and S3 accept them.
+    pub fn check(&self) -> Result<(), String> {
+        check_image_key(&self.image_key)?;
+        if let Some(plugin) = &self.plugin {
+            check_plugin_name(plugin)?;
+        }
+        let year = self.submitted_at.year();
+        if !(1..=9999).contains(&year) {
+            return Err(format!(
+                "submitted_at is in the year {year}; expected a time between the years 1 and 9999"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The stage a job has reached.
@@ -122,6 +182,45 @@ pub fn overlay_key(job_id: Uuid) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn message(image_key: &str, plugin: Option<&str>, submitted_at: &str) -> JobMessage {
+        JobMessage {
+            job_id: Uuid::now_v7(),
+            image_key: image_key.into(),
+            plugin: plugin.map(Into::into),
+            submitted_at: submitted_at.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn check_accepts_normal_job() {
+        let job = message("scans/leg.dcm", Some("anatomy"), "2026-12-04T10:00:00Z");
+        assert_eq!(job.check(), Ok(()));
+    }
+
+    #[test]
+    fn check_rejects_nul_in_image_key() {
+        let error = message("chest\0.png", None, "2026-12-04T10:00:00Z")
+            .check()
+            .unwrap_err();
+        assert!(error.contains("control character"), "{error}");
+    }
+
+    #[test]
+    fn check_rejects_invalid_plugin_name() {
+        let error = message("a.png", Some("foreign\0object"), "2026-12-04T10:00:00Z")
+            .check()
+            .unwrap_err();
+        assert!(error.contains("plugin name"), "{error}");
+    }
+
+    #[test]
+    fn check_rejects_year_postgresql_cannot_store() {
+        let error = message("a.png", None, "-200000-01-01T00:00:00Z")
+            .check()
+            .unwrap_err();
+        assert!(error.contains("submitted_at"), "{error}");
+    }
 
     #[test]
     fn message_round_trips_through_json() {

@@ -7,15 +7,12 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use chrono::Utc;
 use rfo_common::db;
-use rfo_common::job::JobMessage;
+use rfo_common::job::{JobMessage, check_image_key, check_plugin_name};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ApiError;
-
-/// S3 object keys are at most 1024 bytes of UTF-8.
-const MAX_KEY_BYTES: usize = 1024;
 
 /// A validated job request.
 #[derive(Debug, PartialEq)]
@@ -125,23 +122,17 @@ fn parse_request(body: &[u8]) -> Result<SubmitRequest, ApiError> {
             "image_key is empty; {EXAMPLE}"
         )));
     }
-    if let Some(c) = image_key.chars().find(|c| c.is_control()) {
-        return Err(ApiError::BadRequest(format!(
-            "image_key contains the control character {:?}; use printable characters only",
-            c
-        )));
-    }
-    if image_key.len() > MAX_KEY_BYTES {
-        return Err(ApiError::BadRequest(format!(
-            "image_key is {} bytes long; S3 keys are at most {MAX_KEY_BYTES} bytes",
-            image_key.len()
-        )));
-    }
+    check_image_key(&image_key).map_err(ApiError::BadRequest)?;
 
     let plugin = match fields.get("plugin") {
         None | Some(Value::Null) => None,
         Some(Value::String(name)) if name.trim().is_empty() => None,
-        Some(Value::String(name)) => Some(name.trim().to_owned()),
+        Some(Value::String(name)) => {
+            let name = name.trim();
+            check_plugin_name(name)
+                .map_err(|e| ApiError::BadRequest(format!("{e}; GET /plugins lists them")))?;
+            Some(name.to_owned())
+        }
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
                 "plugin must be a plugin name string, not {other}; GET /plugins lists them"

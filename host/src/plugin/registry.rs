@@ -3,6 +3,7 @@
 //! A job takes an `Arc` of the plugin it runs, so a swap or an unload never disturbs a job in
 //! progress: the old version lives until its last job ends, and new jobs get the new one.
 
+use rfo_common::job::check_plugin_name;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -200,7 +201,8 @@ impl Registry {
             .runtime
             .metadata(&compiled, &self.limits)
             .map_err(|e| invalid(format!("metadata() failed: {e}")))?;
-        check_name(&info.name).map_err(invalid)?;
+        check_plugin_name(&info.name).map_err(invalid)?;
+        check_metadata_text(&info.version, &info.detects, &info.description).map_err(invalid)?;
         selftest::run(&self.runtime, &compiled, &self.limits).map_err(|e| LoadError::SelfTest {
             path: path.to_owned(),
             reason: e.to_string(),
@@ -287,22 +289,6 @@ pub fn is_plugin_file(path: &Path) -> bool {
     visible && path.extension().is_some_and(|ext| ext == "wasm")
 }
 
-/// Checks that a plugin name is 1 to 64 lowercase letters, digits and `-`.
-pub fn check_name(name: &str) -> Result<(), String> {
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "plugin name {name:?} is invalid: use 1 to 64 lowercase letters, digits and '-'"
-        ))
-    }
-}
-
 fn describe_names(plugins: &BTreeMap<String, Arc<LoadedPlugin>>) -> String {
     if plugins.is_empty() {
         return "none".to_owned();
@@ -314,9 +300,41 @@ fn describe_names(plugins: &BTreeMap<String, Arc<LoadedPlugin>>) -> String {
         .join(", ")
 }
 
+/// Checks the text that `metadata()` returns besides the name, which is stored in PostgreSQL and
+/// shown by the API: a version and labels of 1 to 64 printable characters, and a description
+/// without NUL, which PostgreSQL cannot store.
+fn check_metadata_text(version: &str, detects: &[String], description: &str) -> Result<(), String> {
+    let printable =
+        |text: &str| !text.is_empty() && text.len() <= 64 && !text.chars().any(char::is_control);
+    if !printable(version) {
+        return Err(format!(
+            "metadata() version {version:?} is invalid: use 1 to 64 printable characters"
+        ));
+    }
+    if let Some(label) = detects.iter().find(|label| !printable(label)) {
+        return Err(format!(
+            "metadata() label {label:?} is invalid: use 1 to 64 printable characters"
+        ));
+    }
+    if description.contains('\0') {
+        return Err("metadata() description contains a NUL character".to_owned());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_text_rejects_control_characters() {
+        let labels = vec!["metal".to_owned()];
+        assert!(check_metadata_text("1.0.0", &labels, "finds metal").is_ok());
+        assert!(check_metadata_text("1.0\0", &labels, "").is_err());
+        assert!(check_metadata_text("", &labels, "").is_err());
+        assert!(check_metadata_text("1.0.0", &["me\ntal".to_owned()], "").is_err());
+        assert!(check_metadata_text("1.0.0", &labels, "nul \0 here").is_err());
+    }
 
     #[test]
     fn plugin_files_are_visible_wasm_files() {
@@ -328,10 +346,10 @@ mod tests {
 
     #[test]
     fn names_are_lowercase_words() {
-        assert!(check_name("foreign-object").is_ok());
-        assert!(check_name("v2-detector").is_ok());
-        assert!(check_name("").is_err());
-        assert!(check_name("Foreign").is_err());
-        assert!(check_name("a b").is_err());
+        assert!(check_plugin_name("foreign-object").is_ok());
+        assert!(check_plugin_name("v2-detector").is_ok());
+        assert!(check_plugin_name("").is_err());
+        assert!(check_plugin_name("Foreign").is_err());
+        assert!(check_plugin_name("a b").is_err());
     }
 }

@@ -444,6 +444,11 @@ fn validate(
                 d.label.len()
             )));
         }
+        if let Some(c) = d.label.chars().find(|c| c.is_control()) {
+            return Err(PluginError::InvalidOutput(format!(
+                "detection {i} has a label with the control character {c:?}; labels are printable text"
+            )));
+        }
     }
     Ok(())
 }
@@ -535,6 +540,15 @@ mod tests {
         let limits = Limits::default();
         let err = validate(&[detection(0, 0, 1, 1, 1.5)], &image(10, 10), &limits).unwrap_err();
         assert!(err.to_string().contains("score 1.5"), "{err}");
+    }
+
+    #[test]
+    fn validate_rejects_control_character_in_label() {
+        let limits = Limits::default();
+        let mut bad = detection(0, 0, 1, 1, 0.5);
+        bad.label = "me\0tal".into();
+        let err = validate(&[bad], &image(10, 10), &limits).unwrap_err();
+        assert!(err.to_string().contains("control character"), "{err}");
     }
 
     #[test]

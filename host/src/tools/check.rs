@@ -207,7 +207,7 @@ impl Suite<'_> {
 }
 
 fn check_info(info: &PluginInfo) -> Result<(), String> {
-    crate::plugin::registry::check_name(&info.name)?;
+    rfo_common::job::check_plugin_name(&info.name)?;
     let parts: Vec<&str> = info
         .version
         .split(['-', '+'])

@@ -171,7 +171,12 @@ async fn process(ctx: &JobContext, message: &JobMessage) -> Result<Outcome, Step
     let image_key = message.image_key.clone();
     let radiograph = blocking(move || imaging::decode(&bytes, &limits))
         .await?
-        .map_err(|e| with_plugin(format!("failed to decode {image_key}: {}", error_chain(&e))))?;
+        .map_err(|e| {
+            with_plugin(format!(
+                "failed to decode {image_key}: {}",
+                rfo_common::error::chain(&e)
+            ))
+        })?;
     timings.decode = elapsed_ms(clock);
 
     let clock = Instant::now();
@@ -370,21 +375,6 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| StepError::Failed(Failure::new(format!("job step crashed: {e}"))))
-}
-
-/// Formats an error with its sources, which `Display` alone leaves out.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn elapsed_ms(since: Instant) -> f64 {

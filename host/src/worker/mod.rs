@@ -293,6 +293,11 @@ impl Handler {
                     .await;
             }
         };
+        if let Err(reason) = message.check() {
+            return self
+                .dead_letter(delivered, &format!("not a valid job: {reason}"))
+                .await;
+        }
 
         let mut delay = Duration::from_millis(250);
         let mut storage_failures = 0;

@@ -233,6 +233,32 @@ async fn message_not_a_job_goes_to_dead_letter_topic() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn invalid_job_fields_go_to_dead_letter_topic() {
+    let stack = stack_with_worker("invalid-job", &[]).await;
+    stack.upload_example("chest-pa-nih-2.png").await;
+    // PostgreSQL cannot store a NUL byte or the year -200000, so these can never be recorded.
+    let bad = [
+        r#"{"job_id":"0190a0a0-0000-7000-8000-000000000001","image_key":"chest\u0000.png","submitted_at":"2026-12-04T10:00:00Z"}"#,
+        r#"{"job_id":"0190a0a0-0000-7000-8000-000000000002","image_key":"a.png","plugin":"foreign\u0000object","submitted_at":"2026-12-04T10:00:00Z"}"#,
+        r#"{"job_id":"0190a0a0-0000-7000-8000-000000000003","image_key":"a.png","submitted_at":"-200000-01-01T00:00:00Z"}"#,
+    ];
+    for payload in bad {
+        stack.produce_raw(b"bad", payload.as_bytes()).await;
+    }
+
+    let good = stack.submit("chest-pa-nih-2.png", None).await;
+    let good_job = stack.wait_finished(good, JOB_TIMEOUT).await;
+    assert_eq!(good_job.status, JobStatus::Done, "{:?}", good_job.error);
+
+    let letters = stack.dead_letters(bad.len(), JOB_TIMEOUT).await;
+    assert_eq!(letters.len(), bad.len(), "expected one dead letter each");
+    for letter in &letters {
+        let reason = header(letter, "rfo-reason").unwrap_or_default();
+        assert!(reason.starts_with("not a valid job"), "{reason}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn oversized_message_is_cut_in_dead_letter() {
     let stack = stack_with_worker("huge-message", &[]).await;
     let payload = vec![b'x'; 2_000_000];
