@@ -18,10 +18,11 @@ use crate::config::{ConfigError, Env, optional, required};
 fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(5))
-        // One try of one call, for example a GetObject of a large image.
-        .operation_attempt_timeout(Duration::from_secs(60))
+        // One try of one call, up to the response headers of a GetObject or the whole upload
+        // of an overlay.
+        .operation_attempt_timeout(Duration::from_secs(20))
         // One call with the SDK's own retries.
-        .operation_timeout(Duration::from_secs(180))
+        .operation_timeout(Duration::from_secs(45))
         .build()
 }
 

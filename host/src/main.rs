@@ -106,7 +106,12 @@ fn run_worker() -> anyhow::Result<bool> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(rfo_host::worker::run(config, shutdown_signal()))?;
+    let result = runtime.block_on(rfo_host::worker::run(config, shutdown_signal()));
+    // Jobs still running after the grace period sit on blocking threads (decoding, the plugin).
+    // Dropping the runtime would wait for them; their offsets are uncommitted, so they are
+    // delivered again and the process can exit now.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result?;
     Ok(true)
 }
 

@@ -26,17 +26,35 @@ fn parse_count(raw: Option<&str>) -> Result<i64, ApiError> {
     let Some(raw) = raw else {
         return Ok(DEFAULT_COUNT);
     };
-    let n: i64 = raw.trim().parse().map_err(|_| {
-        ApiError::BadRequest(format!(
+    let text = raw.trim();
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::BadRequest(format!(
             "n is {raw:?}: expected a whole number (values outside 1 to {MAX_COUNT} are clamped)"
-        ))
-    })?;
-    Ok(n.clamp(1, MAX_COUNT))
+        )));
+    }
+    // A whole number too long for i64 is clamped like any other out of range.
+    Ok(match text.parse::<i64>() {
+        Ok(n) => n.clamp(1, MAX_COUNT),
+        Err(_) if text.starts_with('-') => 1,
+        Err(_) => MAX_COUNT,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn count_clamps_numbers_too_long_for_i64() {
+        assert_eq!(
+            parse_count(Some("99999999999999999999")).unwrap(),
+            MAX_COUNT
+        );
+        assert_eq!(parse_count(Some("-99999999999999999999")).unwrap(), 1);
+        assert!(parse_count(Some("1.5")).is_err());
+        assert!(parse_count(Some("-")).is_err());
+    }
 
     #[test]
     fn count_defaults_and_clamps() {

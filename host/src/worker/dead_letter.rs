@@ -28,6 +28,8 @@ pub const WORKER_HEADER: &str = "rfo-worker";
 pub const FAILED_AT_HEADER: &str = "rfo-failed-at";
 /// Header with the original payload's size in bytes, present when the payload was cut.
 pub const ORIGINAL_BYTES_HEADER: &str = "rfo-original-bytes";
+/// Header with the original key's size in bytes, present when the key was cut.
+pub const ORIGINAL_KEY_BYTES_HEADER: &str = "rfo-original-key-bytes";
 
 /// Largest payload kept whole. Producers reject messages over `message.max.bytes` (librdkafka's
 /// default is 1,000,000 bytes), and a dead letter that can never be produced would block its
@@ -76,6 +78,7 @@ impl DeadLetters {
         let failed_at = chrono::Utc::now().to_rfc3339();
         let original_bytes = payload.map_or(0, <[u8]>::len);
         let payload = payload.map(|bytes| &bytes[..bytes.len().min(MAX_PAYLOAD_BYTES)]);
+        let original_key_bytes = key.map_or(0, <[u8]>::len);
         let key = key.map(|bytes| &bytes[..bytes.len().min(MAX_KEY_BYTES)]);
         let mut headers = OwnedHeaders::new()
             .insert(Header {
@@ -98,6 +101,12 @@ impl DeadLetters {
             headers = headers.insert(Header {
                 key: ORIGINAL_BYTES_HEADER,
                 value: Some(&original_bytes.to_string()),
+            });
+        }
+        if original_key_bytes > MAX_KEY_BYTES {
+            headers = headers.insert(Header {
+                key: ORIGINAL_KEY_BYTES_HEADER,
+                value: Some(&original_key_bytes.to_string()),
             });
         }
         let mut record: FutureRecord<'_, [u8], [u8]> =

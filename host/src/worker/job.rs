@@ -8,6 +8,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use deadpool_postgres::Pool;
 use rfo_common::db::jobs::{self as job_rows, Attempt, Finished};
@@ -20,7 +22,7 @@ use crate::plugin::runtime::WitImage;
 use crate::plugin::{LoadedPlugin, Registry};
 
 /// Time allowed to download an image's bytes once S3 has answered.
-const BODY_TIMEOUT: Duration = Duration::from_secs(120);
+const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Clients and settings shared by every job on a worker.
 pub struct JobContext {
@@ -248,27 +250,17 @@ async fn fetch(ctx: &JobContext, key: &str) -> Result<Vec<u8>, StepError> {
                     ctx.input_bucket
                 ))));
             }
-            // Other 4xx responses (403 AccessDenied, 400 for a key the server cannot take) will
-            // not change on a retry.
-            let status = error.raw_response().map(|r| r.status().as_u16());
-            if let Some(status @ 400..=499) = status {
-                let code = error
-                    .as_service_error()
-                    .and_then(|e| aws_sdk_s3::error::ProvideErrorMetadata::code(e))
-                    .unwrap_or("no error code");
-                return Err(StepError::Failed(Failure::new(format!(
-                    "S3 rejected reading {key:?} from bucket {:?} with HTTP {status} ({code}); \
-                     check the key and the worker's permissions",
-                    ctx.input_bucket
-                ))));
-            }
-            return Err(StepError::Transient(Transient::Storage(format!(
-                "failed to read {key:?} from bucket {:?}: {}",
-                ctx.input_bucket,
-                rfo_common::error::chain(&error)
-            ))));
+            return Err(s3_error(
+                &error,
+                &format!("read {key:?} from bucket {:?}", ctx.input_bucket),
+            ));
         }
     };
+    if output.content_length() == Some(0) {
+        return Err(StepError::Failed(Failure::new(format!(
+            "image {key:?} is empty (0 bytes); upload the file again"
+        ))));
+    }
     let size = output.content_length().unwrap_or(0).max(0) as u64;
     if size > ctx.max_image_bytes {
         return Err(StepError::Failed(Failure::new(format!(
@@ -302,14 +294,37 @@ async fn store(ctx: &JobContext, key: &str, png: Vec<u8>) -> Result<(), StepErro
         .body(ByteStream::from(png))
         .send()
         .await
-        .map_err(|e| {
-            StepError::Transient(Transient::Storage(format!(
-                "failed to write overlay {key:?} to bucket {:?}: {}",
-                ctx.output_bucket,
-                rfo_common::error::chain(&e)
-            )))
+        .map_err(|error| {
+            s3_error(
+                &error,
+                &format!("write overlay {key:?} to bucket {:?}", ctx.output_bucket),
+            )
         })?;
     Ok(())
+}
+
+/// Sorts an S3 error by what should happen next. A 4xx answer (403 AccessDenied, 400 for a key
+/// the server cannot take) will not change on a retry, so it fails the job. Anything else (a
+/// timeout, a 5xx answer, a dropped connection) may pass and is retried.
+fn s3_error<E>(error: &SdkError<E, HttpResponse>, action: &str) -> StepError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+{
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    if let Some(status @ 400..=499) = status {
+        let code = error
+            .as_service_error()
+            .and_then(ProvideErrorMetadata::code)
+            .unwrap_or("no error code");
+        return StepError::Failed(Failure::new(format!(
+            "S3 rejected the request to {action} with HTTP {status} ({code}); check the key \
+             and the worker's permissions"
+        )));
+    }
+    StepError::Transient(Transient::Storage(format!(
+        "failed to {action}: {}",
+        rfo_common::error::chain(error)
+    )))
 }
 
 type DetectResult = Result<Vec<Detection>, crate::plugin::PluginError>;
@@ -379,4 +394,39 @@ async fn blocking<T: Send + 'static>(
 
 fn elapsed_ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::error::ErrorMetadata;
+    use aws_sdk_s3::operation::put_object::PutObjectError;
+    use aws_sdk_s3::primitives::SdkBody;
+
+    fn answered(status: u16, code: &str) -> SdkError<PutObjectError, HttpResponse> {
+        let error = PutObjectError::generic(ErrorMetadata::builder().code(code).build());
+        let response = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+        SdkError::service_error(error, response)
+    }
+
+    #[test]
+    fn s3_client_error_fails_job() {
+        let StepError::Failed(failure) = s3_error(&answered(403, "AccessDenied"), "write x") else {
+            panic!("a 403 must fail the job");
+        };
+        assert!(
+            failure.reason.contains("HTTP 403 (AccessDenied)"),
+            "{}",
+            failure.reason
+        );
+    }
+
+    #[test]
+    fn s3_server_error_is_retried() {
+        let outcome = s3_error(&answered(503, "SlowDown"), "write x");
+        assert!(matches!(
+            outcome,
+            StepError::Transient(Transient::Storage(_))
+        ));
+    }
 }

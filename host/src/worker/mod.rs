@@ -15,7 +15,7 @@ pub mod offsets;
 pub mod presence;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
@@ -36,8 +36,14 @@ use offsets::OffsetTracker;
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
 /// Attempts at a job whose S3 reads or writes keep failing before it is recorded as failed.
-/// With the backoff above, five attempts span about 4 s.
+/// With the backoff above, five attempts that fail at once span about 4 s.
 const MAX_STORAGE_ATTEMPTS: u32 = 5;
+
+/// Time after which a job whose S3 calls keep failing gets no further attempt, however few it
+/// had. With the S3 time limits (45 s per call, 60 s per download) a job then ends within about
+/// 3 minutes, inside the consumer's default poll interval of 5 minutes, so a worker whose slots
+/// all wait on S3 stays in its group.
+const STORAGE_RETRY_BUDGET: Duration = Duration::from_secs(120);
 
 /// Consumer callbacks: log rebalances and forget revoked partitions' offsets.
 struct WorkerContext {
@@ -301,18 +307,26 @@ impl Handler {
 
         let mut delay = Duration::from_millis(250);
         let mut storage_failures = 0;
+        let started = Instant::now();
         loop {
             match job::run(&self.ctx, &message).await {
                 Ok(outcome) => {
                     log_outcome(&message, &outcome);
                     return true;
                 }
-                Err(Transient::Storage(error)) if storage_failures + 1 >= MAX_STORAGE_ATTEMPTS => {
+                Err(Transient::Storage(error))
+                    if storage_failures + 1 >= MAX_STORAGE_ATTEMPTS
+                        || started.elapsed() >= STORAGE_RETRY_BUDGET =>
+                {
                     // S3 errors that persist fail the job, so that one bad object cannot hold a
                     // job slot for ever. PostgreSQL errors keep retrying: without the database
                     // not even the failure could be recorded. The dead letter comes first, so a
                     // crash in between reruns the job rather than losing it.
-                    let reason = format!("S3 failed {MAX_STORAGE_ATTEMPTS} times: {error}");
+                    let reason = format!(
+                        "S3 failed {} times in {} s: {error}",
+                        storage_failures + 1,
+                        started.elapsed().as_secs()
+                    );
                     if !self.dead_letter(delivered, &reason).await {
                         return false;
                     }

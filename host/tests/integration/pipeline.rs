@@ -131,6 +131,19 @@ async fn corrupt_image_fails_with_decode_reason() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn empty_object_fails_with_clear_reason() {
+    let stack = stack_with_worker("empty-object", &[]).await;
+    stack.upload("empty.png", Vec::new()).await;
+
+    let job_id = stack.submit("empty.png", None).await;
+    let job = stack.wait_finished(job_id, JOB_TIMEOUT).await;
+
+    assert_eq!(job.status, JobStatus::Failed);
+    let reason = job.error.unwrap_or_default();
+    assert!(reason.contains("is empty (0 bytes)"), "{reason}");
+}
+
 /// Crashes a worker at a fault point, starts a fresh one and checks that one row results.
 async fn crash_and_restart(name: &str, fault: &str) {
     let mut stack = Stack::start(name).await;
@@ -262,8 +275,9 @@ async fn invalid_job_fields_go_to_dead_letter_topic() {
 async fn oversized_message_is_cut_in_dead_letter() {
     let stack = stack_with_worker("huge-message", &[]).await;
     let payload = vec![b'x'; 2_000_000];
+    let key = vec![b'k'; 10_000];
 
-    stack.produce_raw(b"huge", &payload).await;
+    stack.produce_raw(&key, &payload).await;
     let letters = stack.dead_letters(1, JOB_TIMEOUT).await;
 
     assert_eq!(letters.len(), 1, "expected one dead letter");
@@ -272,6 +286,14 @@ async fn oversized_message_is_cut_in_dead_letter() {
     assert_eq!(
         header(&letters[0], "rfo-original-bytes").as_deref(),
         Some("2000000")
+    );
+    assert_eq!(
+        letters[0].key().map(<[u8]>::len),
+        Some(dead_letter::MAX_KEY_BYTES)
+    );
+    assert_eq!(
+        header(&letters[0], "rfo-original-key-bytes").as_deref(),
+        Some("10000")
     );
 }
 
