@@ -16,10 +16,10 @@ pub struct JobMessage {
     pub submitted_at: DateTime<Utc>,
 }
 
-/// Longest `image_key` accepted, in bytes: S3's limit on key length.
+/// Maximum length of an `image_key`, in bytes: S3's limit on key length.
 pub const MAX_IMAGE_KEY_BYTES: usize = 1024;
 
-/// Longest plugin name accepted, in bytes.
+/// Maximum length of a plugin name, in bytes.
 pub const MAX_PLUGIN_NAME_BYTES: usize = 64;
 
 /// Checks that `key` can name an S3 object and be stored in PostgreSQL: not blank, without

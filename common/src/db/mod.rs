@@ -43,7 +43,7 @@ pub struct DbConfig {
     pub ssl_root_cert: Option<(PathBuf, Vec<X509>)>,
 }
 
-/// How connections use TLS: `DB_SSLMODE`, with libpq's names and meanings.
+/// The TLS use of connections: `DB_SSLMODE`, with libpq's names and meanings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
     /// Plain text only.

@@ -454,8 +454,8 @@ fn validate(
 }
 
 /// Checks the 8-byte preamble: the `\0asm` magic, then the version and layer of a component.
-/// A core module, or a file that is not WebAssembly at all, gets a message that says how to
-/// build a component instead of a parser error.
+/// A core module, or a file that is not WebAssembly at all, gets a message on how to build a
+/// component instead of a parser error.
 fn check_component_header(bytes: &[u8]) -> Result<(), String> {
     const MAGIC: &[u8] = b"\0asm";
     const CORE_MODULE: [u8; 4] = [1, 0, 0, 0];

@@ -21,7 +21,7 @@ use crate::imaging::{self, BitDepth, DecodeLimits, OverlayBox, Radiograph};
 use crate::plugin::runtime::WitImage;
 use crate::plugin::{LoadedPlugin, Registry};
 
-/// Time allowed to download an image's bytes once S3 has answered.
+/// Time allowed to download an image's bytes once S3 has sent the response headers.
 const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Clients and settings shared by every job on a worker.
@@ -303,9 +303,9 @@ async fn store(ctx: &JobContext, key: &str, png: Vec<u8>) -> Result<(), StepErro
     Ok(())
 }
 
-/// Sorts an S3 error by what should happen next. A 4xx answer (403 AccessDenied, 400 for a key
-/// the server cannot take) will not change on a retry, so it fails the job. Anything else (a
-/// timeout, a 5xx answer, a dropped connection) may pass and is retried.
+/// Sorts an S3 error by what should happen next. A 4xx response (403 AccessDenied, 400 for a
+/// key the server cannot take) will not change on a retry, so it fails the job. Anything else
+/// (a timeout, a 5xx response, a dropped connection) may pass and is retried.
 fn s3_error<E>(error: &SdkError<E, HttpResponse>, action: &str) -> StepError
 where
     E: std::error::Error + ProvideErrorMetadata + 'static,
@@ -403,7 +403,7 @@ mod tests {
     use aws_sdk_s3::operation::put_object::PutObjectError;
     use aws_sdk_s3::primitives::SdkBody;
 
-    fn answered(status: u16, code: &str) -> SdkError<PutObjectError, HttpResponse> {
+    fn response_error(status: u16, code: &str) -> SdkError<PutObjectError, HttpResponse> {
         let error = PutObjectError::generic(ErrorMetadata::builder().code(code).build());
         let response = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
         SdkError::service_error(error, response)
@@ -411,7 +411,8 @@ mod tests {
 
     #[test]
     fn s3_client_error_fails_job() {
-        let StepError::Failed(failure) = s3_error(&answered(403, "AccessDenied"), "write x") else {
+        let StepError::Failed(failure) = s3_error(&response_error(403, "AccessDenied"), "write x")
+        else {
             panic!("a 403 must fail the job");
         };
         assert!(
@@ -423,7 +424,7 @@ mod tests {
 
     #[test]
     fn s3_server_error_is_retried() {
-        let outcome = s3_error(&answered(503, "SlowDown"), "write x");
+        let outcome = s3_error(&response_error(503, "SlowDown"), "write x");
         assert!(matches!(
             outcome,
             StepError::Transient(Transient::Storage(_))

@@ -210,7 +210,7 @@ fn header(message: &OwnedMessage, name: &str) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn message_not_a_job_goes_to_dead_letter_topic() {
+async fn non_job_message_is_dead_lettered() {
     let stack = stack_with_worker("not-a-job", &[]).await;
     stack.upload_example("chest-pa-nih-2.png").await;
 
@@ -281,8 +281,8 @@ async fn oversized_message_is_cut_in_dead_letter() {
     let letters = stack.dead_letters(1, JOB_TIMEOUT).await;
 
     assert_eq!(letters.len(), 1, "expected one dead letter");
-    let kept = letters[0].payload().unwrap_or_default();
-    assert_eq!(kept.len(), dead_letter::MAX_PAYLOAD_BYTES);
+    let payload_kept = letters[0].payload().unwrap_or_default();
+    assert_eq!(payload_kept.len(), dead_letter::MAX_PAYLOAD_BYTES);
     assert_eq!(
         header(&letters[0], "rfo-original-bytes").as_deref(),
         Some("2000000")
@@ -298,7 +298,7 @@ async fn oversized_message_is_cut_in_dead_letter() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn job_whose_s3_stays_down_goes_to_dead_letter_topic() {
+async fn s3_outage_job_is_dead_lettered() {
     // The worker reaches S3 through a forwarder that the test cuts; the test itself does not.
     let mut stack = Stack::start("s3-down").await;
     stack.install_plugin("foreign-object");
