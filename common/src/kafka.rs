@@ -114,11 +114,16 @@ impl KafkaConfig {
 
     /// Producer settings: every message is acknowledged by all in-sync replicas, and the
     /// idempotent producer keeps retries from writing duplicates.
+    ///
+    /// Each produce waits for its acknowledgement while a client waits for its answer, so
+    /// `linger.ms` is 1 rather than librdkafka's 5: with 5, every `POST /submit` waited about
+    /// 5 ms for a batch to fill.
     pub fn producer_config(&self) -> ClientConfig {
         let mut config = self.client_config();
         config
             .set("acks", "all")
             .set("enable.idempotence", "true")
+            .set("linger.ms", "1")
             .set("message.timeout.ms", "10000");
         config
     }
