@@ -373,7 +373,7 @@ impl Handler {
             match sent {
                 Ok(()) => {
                     tracing::warn!(partition = delivered.partition, offset = delivered.offset,
-                        dead_letter_topic = %self.dead_letters.topic(), %reason,
+                        dead_letter_topic = %self.dead_letters.topic(), reason = ?reason,
                         "moved a message to the dead-letter topic");
                     return true;
                 }
@@ -452,7 +452,7 @@ fn log_outcome(message: &JobMessage, outcome: &Outcome) {
         Outcome::Failed { reason } => tracing::warn!(
             job_id = %message.job_id,
             image_key = %message.image_key,
-            reason = %reason,
+            reason = ?reason,
             "job failed"
         ),
         Outcome::AlreadyFinished => tracing::info!(
