@@ -19,6 +19,9 @@ pub enum ApiError {
     /// The body could not be read, usually because it is larger than the limit.
     #[error("{0}")]
     TooLarge(String),
+    /// The request did not finish in time, usually because its body arrived too slowly.
+    #[error("{0}")]
+    Timeout(String),
     /// A dependency is unreachable; the client may retry.
     #[error("{0}")]
     Unavailable(String),
@@ -31,6 +34,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

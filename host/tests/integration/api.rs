@@ -213,3 +213,29 @@ async fn wrong_method_answers_json_405_with_allow() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stalled_body_answers_json_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let stack = Stack::start("stalled-body").await;
+    let address = stack.api_url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    // The body is announced as 40 bytes, and only 1 arrives.
+    stream
+        .write_all(
+            b"POST /submit HTTP/1.1\r\nhost: rfo\r\ncontent-type: application/json\r\n\
+              content-length: 40\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer))
+        .await
+        .expect("no answer within 60 s")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("did not finish within 30 s"), "{answer}");
+}
