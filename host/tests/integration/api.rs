@@ -239,3 +239,20 @@ async fn stalled_body_answers_json_408() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("did not finish within 30 s"), "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silent_connection_is_closed() {
+    use tokio::io::AsyncReadExt;
+
+    let stack = Stack::start("silent-client").await;
+    let address = stack.api_url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+
+    // The client sends nothing; the server closes the connection after its header timeout.
+    let limit = rfo_api::HEADER_READ_TIMEOUT + Duration::from_secs(15);
+    let mut answer = Vec::new();
+    tokio::time::timeout(limit, stream.read_to_end(&mut answer))
+        .await
+        .expect("the API kept a silent connection open")
+        .unwrap();
+}
