@@ -47,6 +47,22 @@ except OSError:
     sys.exit(1)' "$1"
 }
 
+# Prints a port for a server: OVERRIDE if it is not empty, else the port recorded in FILE if it
+# is still free, else a free one. Reusing the last port keeps clients' settings valid.
+choose_port() {
+    local override="$1" file="$2" previous
+    if [[ -n "$override" ]]; then
+        printf '%s\n' "$override"
+        return 0
+    fi
+    previous="$(cat "$file" 2>/dev/null || true)"
+    if [[ -n "$previous" ]] && port_is_free "$previous"; then
+        printf '%s\n' "$previous"
+    else
+        free_port
+    fi
+}
+
 # Succeeds if the pid in FILE belongs to a live process whose command line contains NAME, so a
 # pid reused by an unrelated process is never signalled.
 pid_alive() {

@@ -91,20 +91,6 @@ running_port() {
     sed -n 4p "$DATA_DIR/postmaster.pid"
 }
 
-choose_port() {
-    if [[ -n "${RFO_PG_PORT:-}" ]]; then
-        printf '%s\n' "$RFO_PG_PORT"
-        return 0
-    fi
-    local previous
-    previous="$(cat "$PORT_FILE" 2>/dev/null || true)"
-    if [[ -n "$previous" ]] && port_is_free "$previous"; then
-        printf '%s\n' "$previous"
-    else
-        free_port
-    fi
-}
-
 init_cluster() {
     [[ -f "$DATA_DIR/PG_VERSION" ]] && return 0
     log "initialising a PostgreSQL cluster in $DATA_DIR"
@@ -190,7 +176,7 @@ cmd_start() {
         log "PostgreSQL already running on 127.0.0.1:$port"
     else
         for attempt in 1 2 3; do
-            port="$(choose_port)"
+            port="$(choose_port "${RFO_PG_PORT:-}" "$PORT_FILE")"
             log "starting PostgreSQL on 127.0.0.1:$port (data $DATA_DIR, log $PG_LOG)"
             start_cluster "$port" && break
             # A fixed port cannot change, and three tries are enough for a race on a free one.

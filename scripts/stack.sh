@@ -70,24 +70,9 @@ copy_plugins() {
     fi
 }
 
-# Prints the API port: $RFO_API_PORT, else the last one if still free, else a free one.
-choose_api_port() {
-    if [[ -n "${RFO_API_PORT:-}" ]]; then
-        printf '%s\n' "$RFO_API_PORT"
-        return 0
-    fi
-    local previous
-    previous="$(cat "$API_PORT_FILE" 2>/dev/null || true)"
-    if [[ -n "$previous" ]] && port_is_free "$previous"; then
-        printf '%s\n' "$previous"
-    else
-        free_port
-    fi
-}
-
 write_stack_env() {
     local api_port
-    api_port="$(choose_api_port)"
+    api_port="$(choose_port "${RFO_API_PORT:-}" "$API_PORT_FILE")"
     printf '%s\n' "$api_port" >"$API_PORT_FILE"
     {
         echo "# Written by scripts/stack.sh start: PostgreSQL, Kafka and S3 on loopback."

@@ -115,9 +115,9 @@ impl KafkaConfig {
     /// Producer settings: every message is acknowledged by all in-sync replicas, and the
     /// idempotent producer keeps retries from writing duplicates.
     ///
-    /// Each produce waits for its acknowledgement while a client waits for its answer, so
-    /// `linger.ms` is 1 rather than librdkafka's 5: with 5, every `POST /submit` waited about
-    /// 5 ms for a batch to fill.
+    /// Each produce waits for its acknowledgement while a client waits for the response, so
+    /// `linger.ms` is 1 rather than librdkafka's default of 5. With 5, every `POST /submit`
+    /// waited about 5 ms for a batch to fill.
     pub fn producer_config(&self) -> ClientConfig {
         let mut config = self.client_config();
         config

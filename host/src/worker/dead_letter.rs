@@ -76,39 +76,21 @@ impl DeadLetters {
     ) -> Result<(), KafkaError> {
         let origin = format!("{}/{}/{}", source.topic, source.partition, source.offset);
         let failed_at = chrono::Utc::now().to_rfc3339();
-        let original_bytes = payload.map_or(0, <[u8]>::len);
-        let payload = payload.map(|bytes| &bytes[..bytes.len().min(MAX_PAYLOAD_BYTES)]);
-        let original_key_bytes = key.map_or(0, <[u8]>::len);
-        let key = key.map(|bytes| &bytes[..bytes.len().min(MAX_KEY_BYTES)]);
-        let mut headers = OwnedHeaders::new()
-            .insert(Header {
-                key: REASON_HEADER,
-                value: Some(reason),
-            })
-            .insert(Header {
-                key: SOURCE_HEADER,
-                value: Some(&origin),
-            })
-            .insert(Header {
-                key: WORKER_HEADER,
-                value: Some(&self.worker_id),
-            })
-            .insert(Header {
-                key: FAILED_AT_HEADER,
-                value: Some(&failed_at),
-            });
-        if original_bytes > MAX_PAYLOAD_BYTES {
+        let mut headers = OwnedHeaders::new();
+        for (name, value) in [
+            (REASON_HEADER, reason),
+            (SOURCE_HEADER, origin.as_str()),
+            (WORKER_HEADER, self.worker_id.as_str()),
+            (FAILED_AT_HEADER, failed_at.as_str()),
+        ] {
             headers = headers.insert(Header {
-                key: ORIGINAL_BYTES_HEADER,
-                value: Some(&original_bytes.to_string()),
+                key: name,
+                value: Some(value),
             });
         }
-        if original_key_bytes > MAX_KEY_BYTES {
-            headers = headers.insert(Header {
-                key: ORIGINAL_KEY_BYTES_HEADER,
-                value: Some(&original_key_bytes.to_string()),
-            });
-        }
+
+        let (payload, headers) = cut(payload, MAX_PAYLOAD_BYTES, ORIGINAL_BYTES_HEADER, headers);
+        let (key, headers) = cut(key, MAX_KEY_BYTES, ORIGINAL_KEY_BYTES_HEADER, headers);
         let mut record: FutureRecord<'_, [u8], [u8]> =
             FutureRecord::to(&self.topic).headers(headers);
         if let Some(key) = key {
@@ -117,10 +99,31 @@ impl DeadLetters {
         if let Some(payload) = payload {
             record = record.payload(payload);
         }
+
         self.producer
             .send(record, Timeout::After(Duration::from_secs(15)))
             .await
             .map(|_| ())
             .map_err(|(error, _)| error)
+    }
+}
+
+/// Returns the first `max` bytes of `bytes`, and `headers` with `size_header` set to the original
+/// size when that cut anything.
+fn cut<'a>(
+    bytes: Option<&'a [u8]>,
+    max: usize,
+    size_header: &str,
+    headers: OwnedHeaders,
+) -> (Option<&'a [u8]>, OwnedHeaders) {
+    match bytes {
+        Some(bytes) if bytes.len() > max => {
+            let headers = headers.insert(Header {
+                key: size_header,
+                value: Some(&bytes.len().to_string()),
+            });
+            (Some(&bytes[..max]), headers)
+        }
+        _ => (bytes, headers),
     }
 }

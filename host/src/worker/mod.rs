@@ -40,9 +40,9 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 const MAX_STORAGE_ATTEMPTS: u32 = 5;
 
 /// Time after which a job whose S3 calls keep failing gets no further attempt, however few it
-/// had. With the S3 time limits (45 s per call, 60 s per download) a job then ends within about
-/// 3 minutes, inside the consumer's default poll interval of 5 minutes, so a worker whose slots
-/// all wait on S3 stays in its group.
+/// had. With the S3 time limits (45 s per call, 60 s per download), a job then ends within about
+/// 3 minutes. That is inside the consumer's default poll interval of 5 minutes, so a worker
+/// whose slots all wait on S3 stays in its group.
 const STORAGE_RETRY_BUDGET: Duration = Duration::from_secs(120);
 
 /// Consumer callbacks: log rebalances and forget revoked partitions' offsets.
